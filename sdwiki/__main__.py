@@ -1,0 +1,3 @@
+from sdwiki.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""The read side of every command: content folder -> notes -> corpus -> graph.
+
+``load_project`` runs the stages in order and returns one immutable :class:`Project`; commands
+(check, build, query, export, stats, serve) start from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdflib import Dataset
+
+from sdwiki.diagnostics import Diagnostic
+from sdwiki.extract import NoteGraph, extract
+from sdwiki.graph import Engine, build_dataset
+from sdwiki.notes import Note, discover, read_note
+from sdwiki.ontology import Ontology
+from sdwiki.ontology import load as load_ontology
+from sdwiki.registry import DEFAULT_BASE, Registry, build_registry
+from sdwiki.resolve import Corpus, build_corpus
+from sdwiki.types import RelPath
+
+
+class ContentError(Exception):
+    """The content folder itself cannot be used (missing, not a folder)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    root: Path
+    corpus: Corpus
+    registry: Registry
+    ontology: Ontology
+    note_graphs: dict[RelPath, NoteGraph]
+    attachments: tuple[RelPath, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    """Every diagnostic of every stage, sorted."""
+
+    def dataset(self, engine: Engine = "oxigraph") -> Dataset:
+        return build_dataset(self.ordered_graphs(), engine)
+
+    def ordered_graphs(self) -> list[NoteGraph]:
+        return [self.note_graphs[p] for p in sorted(self.note_graphs)]
+
+
+def read_notes(root: Path) -> tuple[list[Note], list[RelPath], list[Diagnostic]]:
+    if not root.is_dir():
+        raise ContentError(f"{root}: content folder not found")
+    paths, attachments, problems = discover(root)
+    return [read_note(root, p) for p in paths], attachments, problems
+
+
+def analyse(
+    notes: list[Note],
+    attachments: list[RelPath],
+    problems: list[Diagnostic],
+    root: Path,
+    base: str = DEFAULT_BASE,
+) -> Project:
+    onto = load_ontology()
+    corpus = build_corpus(notes, attachments)
+    registry = build_registry(corpus, onto, base)
+    graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
+    diags = [
+        *problems,
+        *corpus.all_diagnostics(),
+        *registry.diagnostics,
+        *(d for g in graphs.values() for d in g.diagnostics),
+    ]
+    return Project(root, corpus, registry, onto, graphs, tuple(attachments), tuple(sorted(set(diags))))
+
+
+def load_project(root: Path, base: str = DEFAULT_BASE) -> Project:
+    notes, attachments, problems = read_notes(root)
+    return analyse(notes, attachments, problems, root, base)

@@ -1,0 +1,321 @@
+"""One SPARQL path for the command line, the HTTP endpoint and the tests.
+
+:func:`run` checks a query (read-only, nothing that could reach the network or the file system),
+evaluates it with the chosen engine through rdflib's API, and returns a :class:`Answer` that
+:func:`serialize` turns into any of the result formats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Literal as Lit
+
+from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib.query import Result
+from rdflib.term import Identifier, Node
+
+from sdwiki.ontology import PREFIXES
+
+TABULAR_FORMATS = ("table", "csv", "tsv", "json", "xml")
+GRAPH_FORMATS = ("ttl", "nt", "jsonld", "xml")
+MEDIA_TYPES = {
+    "json": "application/sparql-results+json",
+    "xml": "application/sparql-results+xml",
+    "csv": "text/csv; charset=utf-8",
+    "tsv": "text/tab-separated-values; charset=utf-8",
+    "table": "text/plain; charset=utf-8",
+    "ttl": "text/turtle; charset=utf-8",
+    "nt": "application/n-triples",
+    "jsonld": "application/ld+json",
+    "rdfxml": "application/rdf+xml",
+}
+_RDFLIB_GRAPH_FORMAT = {"ttl": "turtle", "nt": "nt", "jsonld": "json-ld", "xml": "xml"}
+
+
+class QueryError(Exception):
+    """A query that cannot be run: a syntax error or a refused construct."""
+
+    def __init__(self, message: str, line: int = 0, column: int = 0, kind: str = "syntax") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.kind: Lit["syntax", "refused", "timeout"] = kind  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, column {self.column}: " if self.line else ""
+        return f"{where}{self.message}"
+
+
+_STRIP = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'''(?:[^'\\]|\\.|'(?!''))*'''"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|'(?:[^'\\\n]|\\.)*'"
+    r"|<[^<>\"{}|^`\\\s]*>"
+    r"|#[^\n]*",
+    re.S,
+)
+_UPDATE = re.compile(r"(?<![\w:?$])(INSERT|DELETE|LOAD|CLEAR|DROP|CREATE|ADD|MOVE|COPY)(?![\w:-])", re.I)
+_SERVICE = re.compile(r"(?<![\w:?$])SERVICE(?![\w:-])", re.I)
+_FROM = re.compile(r"(?<![\w:?$])FROM\s+(NAMED\s+)?(<[^>]*>|[\w-]*:[\w.-]*)", re.I)
+
+
+def _blank_out(text: str) -> str:
+    """The query with strings, IRIs and comments blanked (same length), keywords left."""
+
+    def blank(m: re.Match[str]) -> str:
+        s = m.group(0)
+        if s.startswith("<"):
+            return "<" + "_" * (len(s) - 2) + ">"
+        return re.sub(r"[^\n]", " ", s)
+
+    return _STRIP.sub(blank, text)
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def check(text: str, graphs: Collection[str] = ()) -> None:
+    """Refuse updates, SERVICE, and FROM clauses naming anything but the dataset's own graphs."""
+    blanked = _blank_out(text)
+    if m := _UPDATE.search(blanked):
+        raise QueryError(
+            f"{m.group(1).upper()} is refused: this endpoint is read-only",
+            *_position(text, m.start()),
+            kind="refused",
+        )
+    if m := _SERVICE.search(blanked):
+        raise QueryError(
+            "SERVICE is refused: queries may not reach other hosts",
+            *_position(text, m.start()),
+            kind="refused",
+        )
+    for m in _FROM.finditer(blanked):
+        raw = text[m.start(2) : m.end(2)]
+        iri = raw[1:-1] if raw.startswith("<") else None
+        if iri is None or iri not in graphs:
+            raise QueryError(
+                f"FROM {raw} is refused: only the wiki's own named graphs may be named "
+                "(nothing is read from files or URLs)",
+                *_position(text, m.start()),
+                kind="refused",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The result of a query: rows (SELECT), a boolean (ASK) or a graph (CONSTRUCT/DESCRIBE)."""
+
+    kind: Lit["SELECT", "ASK", "GRAPH"]
+    variables: tuple[str, ...] = ()
+    rows: tuple[tuple[Identifier | None, ...], ...] = ()
+    boolean: bool | None = None
+    graph: Graph | None = None
+    truncated: bool = False
+
+
+def run(
+    ds: Dataset,
+    text: str,
+    *,
+    engine: str = "oxigraph",
+    limit: int | None = None,
+    graphs: Collection[str] | None = None,
+) -> Answer:
+    """Check and evaluate ``text``; the common prefixes are predeclared."""
+    if graphs is None:
+        graphs = {str(c.identifier) for c in ds.contexts()}
+    check(text, graphs)
+    try:
+        result = ds.query(text, initNs=PREFIXES)
+        return _answer(result, limit)
+    except SyntaxError as exc:  # Oxigraph: "error at L:C: message"
+        m = re.match(r"error at (\d+):(\d+): (.*)", str(exc), re.S)
+        if m:
+            raise QueryError(m.group(3), int(m.group(1)), int(m.group(2))) from None
+        raise QueryError(str(exc)) from None
+    except QueryError:
+        raise
+    except Exception as exc:
+        line = getattr(exc, "lineno", 0)
+        col = getattr(exc, "col", 0)
+        if type(exc).__name__ in ("ParseException", "ParseSyntaxException"):
+            raise QueryError(str(getattr(exc, "msg", exc)), line, col) from None
+        raise QueryError(f"{type(exc).__name__}: {exc}", kind="syntax") from None
+
+
+def _answer(result: Result, limit: int | None) -> Answer:
+    if result.type == "ASK":
+        return Answer("ASK", boolean=bool(result.askAnswer))
+    if result.type in ("CONSTRUCT", "DESCRIBE"):
+        g = Graph()
+        for prefix, ns in PREFIXES.items():
+            g.bind(prefix, ns)
+        assert result.graph is not None
+        for t in result.graph:
+            g.add(t)
+        return Answer("GRAPH", graph=g)
+    variables = tuple(str(v) for v in result.vars or ())
+    rows: list[tuple[Identifier | None, ...]] = []
+    truncated = False
+    for row in result:
+        if limit is not None and len(rows) >= limit:
+            truncated = True
+            break
+        rows.append(tuple(_plain_literal(v) for v in row))  # type: ignore[union-attr]
+    return Answer("SELECT", variables, tuple(rows), truncated=truncated)
+
+
+def _plain_literal(term: Node | None) -> Identifier | None:
+    """xsd:string literals as plain literals (both engines then give identical answers)."""
+    if isinstance(term, Literal) and str(term.datatype) == "http://www.w3.org/2001/XMLSchema#string":
+        return Literal(str(term), lang=term.language)
+    return term  # type: ignore[return-value]
+
+
+# -- serialisation --------------------------------------------------------------------------
+
+
+def serialize(answer: Answer, fmt: str) -> str:
+    """The answer in ``fmt`` (see TABULAR_FORMATS / GRAPH_FORMATS)."""
+    if answer.kind == "GRAPH":
+        assert answer.graph is not None
+        if fmt not in _RDFLIB_GRAPH_FORMAT:
+            fmt = "ttl"
+        return str(answer.graph.serialize(format=_RDFLIB_GRAPH_FORMAT[fmt]))
+    if fmt == "json":
+        return json.dumps(_json(answer), ensure_ascii=False, indent=1) + "\n"
+    if fmt == "xml":
+        return _xml(answer)
+    if fmt in ("csv", "tsv"):
+        return _delimited(answer, fmt)
+    return table(answer)
+
+
+def _json(answer: Answer) -> dict[str, object]:
+    if answer.kind == "ASK":
+        return {"head": {}, "boolean": bool(answer.boolean)}
+    bindings = []
+    for row in answer.rows:
+        b: dict[str, dict[str, str]] = {}
+        for var, term in zip(answer.variables, row, strict=True):
+            if term is not None:
+                b[var] = _json_term(term)
+        bindings.append(b)
+    out: dict[str, object] = {
+        "head": {"vars": list(answer.variables)},
+        "results": {"bindings": bindings},
+    }
+    if answer.truncated:
+        out["head"] = {"vars": list(answer.variables), "link": ["truncated"]}
+    return out
+
+
+def _json_term(term: Identifier) -> dict[str, str]:
+    if isinstance(term, URIRef):
+        return {"type": "uri", "value": str(term)}
+    if isinstance(term, BNode):
+        return {"type": "bnode", "value": str(term)}
+    assert isinstance(term, Literal)
+    d = {"type": "literal", "value": str(term)}
+    if term.language:
+        d["xml:lang"] = term.language
+    elif term.datatype:
+        d["datatype"] = str(term.datatype)
+    return d
+
+
+def _xml(answer: Answer) -> str:
+    from xml.sax.saxutils import escape, quoteattr
+
+    out = ['<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n<head>']
+    out.extend(f"<variable name={quoteattr(v)}/>" for v in answer.variables)
+    if answer.truncated:
+        out.append('<link href="truncated"/>')
+    out.append("</head>\n")
+    if answer.kind == "ASK":
+        out.append(f"<boolean>{'true' if answer.boolean else 'false'}</boolean>\n")
+    else:
+        out.append("<results>\n")
+        for row in answer.rows:
+            out.append("<result>")
+            for var, term in zip(answer.variables, row, strict=True):
+                if term is None:
+                    continue
+                out.append(f"<binding name={quoteattr(var)}>")
+                if isinstance(term, URIRef):
+                    out.append(f"<uri>{escape(str(term))}</uri>")
+                elif isinstance(term, BNode):
+                    out.append(f"<bnode>{escape(str(term))}</bnode>")
+                else:
+                    assert isinstance(term, Literal)
+                    attr = ""
+                    if term.language:
+                        attr = f" xml:lang={quoteattr(term.language)}"
+                    elif term.datatype:
+                        attr = f" datatype={quoteattr(str(term.datatype))}"
+                    out.append(f"<literal{attr}>{escape(str(term))}</literal>")
+                out.append("</binding>")
+            out.append("</result>\n")
+        out.append("</results>\n")
+    out.append("</sparql>\n")
+    return "".join(out)
+
+
+def _delimited(answer: Answer, fmt: str) -> str:
+    buf = io.StringIO()
+    if answer.kind == "ASK":
+        return ("true" if answer.boolean else "false") + "\n"
+    if fmt == "csv":
+        w = csv.writer(buf, lineterminator="\r\n")
+        w.writerow(answer.variables)
+        for row in answer.rows:
+            w.writerow(["" if t is None else str(t) for t in row])
+        return buf.getvalue()
+    buf.write("\t".join(f"?{v}" for v in answer.variables) + "\n")
+    for row in answer.rows:
+        buf.write("\t".join("" if t is None else t.n3() for t in row) + "\n")
+    return buf.getvalue()
+
+
+def short(term: Identifier | None) -> str:
+    """A term as a person reads it: prefixed IRIs, literal values."""
+    if term is None:
+        return ""
+    if isinstance(term, URIRef):
+        s = str(term)
+        for prefix, ns in PREFIXES.items():
+            if s.startswith(ns):
+                return f"{prefix}:{s[len(ns) :]}"
+        return f"<{s}>"
+    if isinstance(term, BNode):
+        return f"_:{term}"
+    return str(term)
+
+
+def table(answer: Answer) -> str:
+    """A plain-text table for terminals."""
+    if answer.kind == "ASK":
+        return ("yes" if answer.boolean else "no") + "\n"
+    cells: list[Sequence[str]] = [answer.variables]
+    cells.extend([" ".join(short(t).split()) for t in row] for row in answer.rows)
+    widths = [min(60, max(len(r[i]) for r in cells)) for i in range(len(answer.variables))]
+
+    def fmt_row(r: Sequence[str]) -> str:
+        return " | ".join(
+            (c if len(c) <= w else c[: w - 1] + "…").ljust(w) for c, w in zip(r, widths, strict=True)
+        ).rstrip()
+
+    lines = [fmt_row(cells[0]), "-+-".join("-" * w for w in widths)]
+    lines.extend(fmt_row(r) for r in cells[1:])
+    n = len(answer.rows)
+    lines.append(f"({n} row{'s' if n != 1 else ''}{', truncated' if answer.truncated else ''})")
+    return "\n".join(lines) + "\n"

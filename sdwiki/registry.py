@@ -1,0 +1,143 @@
+"""Names across the whole corpus: which IRI each note, thinker and named thing gets.
+
+Built once per build from the corpus (cheap: no markdown is re-parsed). It is what makes "Jervis"
+in a reading list, "Robert Jervis" in Key Thinkers and the note titled Robert Jervis one thinker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from rdflib import URIRef
+
+from sdwiki.diagnostics import Diagnostic, make, printable_path
+from sdwiki.notes import Note, aliases
+from sdwiki.ontology import SD, Ontology
+from sdwiki.resolve import Corpus
+from sdwiki.slugs import slugify
+from sdwiki.types import IRI, RelPath
+
+DEFAULT_BASE = "https://w3id.org/sdwiki/id/"
+
+_WIKILINK = re.compile(r"!?\[\[([^\[\]|#]*)(?:#[^\[\]|]*)?(?:\\?\|([^\[\]]*))?\]\]")
+_EMPH = re.compile(r"(\*\*|__|\*|_|`|~~)")
+_PAREN = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
+
+
+def plain(text: str) -> str:
+    """Inline markdown as plain text: wikilinks become their shown text, emphasis is dropped."""
+    text = _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
+    text = _EMPH.sub("", text)
+    return " ".join(text.split())
+
+
+def key(name: str) -> str:
+    return " ".join(plain(name).casefold().split())
+
+
+def surname(name: str) -> str:
+    parts = plain(name).replace(".", " ").split()
+    return parts[-1] if parts else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """Corpus-wide naming: note IRIs and classes, and the thinker name index."""
+
+    base: str
+    note_iri: dict[RelPath, URIRef]
+    note_class: dict[RelPath, URIRef]
+    iri_note: dict[URIRef, RelPath]
+    thinkers: dict[str, URIRef]
+    """Case-folded full names, aliases and unambiguous surnames -> thinker IRI."""
+    thinker_labels: dict[URIRef, str]
+    diagnostics: tuple[Diagnostic, ...]
+
+    def iri(self, path: str, name: str) -> URIRef:
+        """A global IRI ``{base}{path}/{slug}``; text only ever enters through :func:`slugify`."""
+        return URIRef(IRI(f"{self.base}{path}/{slugify(name)}"))
+
+    def graph_iri(self, rel: RelPath) -> URIRef:
+        parts = PurePosixPath(rel[:-3] if rel.lower().endswith(".md") else rel).parts
+        return URIRef(self.base + "graph/" + "/".join(slugify(p) for p in parts))
+
+    def thinker(self, name: str) -> tuple[URIRef, str]:
+        """The thinker a name refers to, and the label to give it."""
+        hit = self.thinkers.get(key(name))
+        if hit is not None:
+            return hit, self.thinker_labels[hit]
+        label = plain(name)
+        return self.iri("thinker", label), label
+
+
+def build_registry(corpus: Corpus, onto: Ontology, base: str = DEFAULT_BASE) -> Registry:
+    diags: list[Diagnostic] = []
+    note_iri: dict[RelPath, URIRef] = {}
+    note_class: dict[RelPath, URIRef] = {}
+    iri_note: dict[URIRef, RelPath] = {}
+    for path, note in sorted(corpus.notes.items()):
+        cls = note_class_of(note, onto)
+        note_class[path] = cls
+        segment = onto.iri_paths.get(cls, "concept")
+        slug = slugify(note.title)
+        iri = URIRef(f"{base}{segment}/{slug}")
+        n = 2
+        while iri in iri_note:
+            iri = URIRef(f"{base}{segment}/{slug}-{n}")
+            n += 1
+        if n > 2:
+            other = printable_path(iri_note[URIRef(f"{base}{segment}/{slug}")])
+            diags.append(
+                make(
+                    printable_path(path),
+                    note.title_line,
+                    1,
+                    "slug-collision",
+                    f"{note.title!r} has the same address as {other}; using {iri.rsplit('/', 1)[1]}",
+                )
+            )
+        note_iri[path] = iri
+        iri_note[iri] = path
+
+    thinkers: dict[str, URIRef] = {}
+    labels: dict[URIRef, str] = {}
+    by_surname: dict[str, set[URIRef]] = defaultdict(set)
+    for path, note in sorted(corpus.notes.items()):
+        if note_class[path] != SD.Thinker:
+            continue
+        iri = note_iri[path]
+        labels[iri] = note.title
+        for name in [note.title, *aliases(note)]:
+            thinkers.setdefault(key(name), iri)
+        by_surname[surname(note.title).casefold()].add(iri)
+    # Thinkers named in Key Thinkers lists without a note of their own.
+    for note in corpus.notes.values():
+        for section in note.sections:
+            mapping = onto.section(section.heading)
+            if mapping is None or mapping.range != SD.Thinker:
+                continue
+            for block in section.blocks:
+                if block.kind != "item" or block.depth != 1:
+                    continue
+                m = _PAREN.match(block.text)
+                name = plain(m.group(1) if m else block.text)
+                if not name or key(name) in thinkers:
+                    continue
+                iri = URIRef(f"{base}thinker/{slugify(name)}")
+                thinkers[key(name)] = iri
+                labels.setdefault(iri, name)
+                by_surname[surname(name).casefold()].add(iri)
+    for sname, iris in by_surname.items():
+        if len(iris) == 1 and sname and sname not in thinkers:
+            thinkers[sname] = next(iter(iris))
+    return Registry(base, note_iri, note_class, iri_note, thinkers, labels, tuple(diags))
+
+
+def note_class_of(note: Note, onto: Ontology) -> URIRef:
+    kind = note.kind
+    if kind is None:
+        return SD.Concept
+    return onto.note_types.get(kind, SD.Concept)

@@ -1,0 +1,203 @@
+"""Stage 2, resolving: one index over all notes, every wikilink resolved the way Obsidian does.
+
+Targets are matched case-insensitively by path (``folder/Note``), file name, title, then alias;
+non-note files (images, PDFs) are matched by path or file name. Anchors are checked against the
+target's headings and block ids. The index is built once; each link costs a few dict lookups.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Literal
+
+import networkx as nx
+
+from sdwiki.diagnostics import Diagnostic, make, printable_path
+from sdwiki.notes import Note, WikiLink, aliases
+from sdwiki.slugs import heading_anchor
+from sdwiki.types import RelPath
+
+LinkKind = Literal["note", "attachment", "broken"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Where one wikilink goes."""
+
+    link: WikiLink
+    kind: LinkKind
+    target: RelPath | None
+    """The note or attachment linked to (None when broken)."""
+    anchor_ok: bool
+
+
+def _key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _strip_md(path: str) -> str:
+    return path[:-3] if path.lower().endswith(".md") else path
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """Lookup tables from every name a note or attachment can be linked by."""
+
+    by_path: Mapping[str, RelPath]
+    """Path without ``.md`` (and every trailing sub-path), case-folded."""
+    by_name: Mapping[str, RelPath]
+    """File name (stem), title and alias, case-folded, in that priority."""
+    attachments_by_path: Mapping[str, RelPath]
+
+    @staticmethod
+    def build(notes: Sequence[Note], attachments: Sequence[RelPath]) -> tuple[Index, list[Diagnostic]]:
+        diags: list[Diagnostic] = []
+        by_path: dict[str, RelPath] = {}
+        stems: dict[str, RelPath] = {}
+        titles: dict[str, RelPath] = {}
+        alias_map: dict[str, RelPath] = {}
+        for note in notes:  # notes are sorted by path, so the first wins deterministically
+            parts = PurePosixPath(_strip_md(note.path)).parts
+            for i in range(len(parts)):
+                by_path.setdefault(_key("/".join(parts[i:])), note.path)
+            stems.setdefault(_key(note.stem), note.path)
+            title_key = _key(note.title)
+            owner = titles.setdefault(title_key, note.path)
+            if owner != note.path:
+                diags.append(
+                    make(
+                        printable_path(note.path),
+                        note.title_line,
+                        1,
+                        "duplicate-title",
+                        f"title {note.title!r} is also the title of {printable_path(owner)}",
+                    )
+                )
+            for alias in aliases(note):
+                alias_map.setdefault(_key(alias), note.path)
+        by_name: dict[str, RelPath] = {**alias_map, **titles, **stems}
+        att: dict[str, RelPath] = {}
+        for path in attachments:
+            parts = PurePosixPath(path).parts
+            for i in range(len(parts)):
+                att.setdefault(_key("/".join(parts[i:])), path)
+        return Index(by_path, by_name, att), diags
+
+    def lookup(self, target: str) -> tuple[LinkKind, RelPath | None]:
+        key = _key(target)
+        # a path-qualified target is matched by path first; a title may contain "/" too
+        lookups = (self.by_path, self.by_name) if "/" in key else (self.by_name, self.by_path)
+        for table in lookups:
+            for candidate in (key, _strip_md(key), _strip_md(key.lstrip("/"))):
+                if (hit := table.get(candidate)) is not None:
+                    return "note", hit
+        if (att := self.attachments_by_path.get(key)) is not None:
+            return "attachment", att
+        return "broken", None
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """All notes, with every link resolved and the problems found across notes."""
+
+    notes: Mapping[RelPath, Note]
+    index: Index
+    resolved: Mapping[RelPath, tuple[Resolved, ...]]
+    backlinks: Mapping[RelPath, tuple[RelPath, ...]]
+    diagnostics: tuple[Diagnostic, ...]
+
+    def resolve_name(self, name: str) -> Note | None:
+        """The note a name (title, alias, file name, path) refers to."""
+        kind, target = self.index.lookup(name)
+        return self.notes[target] if kind == "note" and target is not None else None
+
+    def all_diagnostics(self) -> list[Diagnostic]:
+        own = [d for note in self.notes.values() for d in note.diagnostics]
+        return sorted(own + list(self.diagnostics))
+
+
+def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = ()) -> Corpus:
+    """Index the notes and resolve every link (a pure function of its input)."""
+    ordered = sorted(notes, key=lambda n: n.path)
+    by_path = {n.path: n for n in ordered}
+    index, diags = Index.build(ordered, attachments)
+    anchors = {n.path: ({h.key for h in n.headings}, n.block_ids) for n in ordered}
+    resolved: dict[RelPath, tuple[Resolved, ...]] = {}
+    back: dict[RelPath, set[RelPath]] = defaultdict(set)
+    embeds = nx.DiGraph()
+    for note in ordered:
+        out: list[Resolved] = []
+        shown = printable_path(note.path)
+        for link in note.links:
+            if link.target:
+                kind, target = index.lookup(link.target)
+            else:
+                kind, target = "note", note.path  # [[#Heading]] within the note
+            anchor_ok = True
+            if kind == "broken":
+                diags.append(
+                    make(
+                        shown,
+                        link.line,
+                        link.column,
+                        "broken-link",
+                        f"no note named {link.target!r}",
+                    )
+                )
+            elif kind == "note" and target is not None:
+                if link.anchor:
+                    anchor_ok = _anchor_exists(link.anchor, *anchors[target])
+                    if not anchor_ok:
+                        what = "block" if link.anchor.startswith("^") else "heading"
+                        diags.append(
+                            make(
+                                shown,
+                                link.line,
+                                link.column,
+                                "broken-anchor",
+                                f"{printable_path(target)} has no {what} {link.anchor!r}",
+                            )
+                        )
+                if target != note.path:
+                    back[target].add(note.path)
+                if link.embed:
+                    embeds.add_edge(note.path, target, link=link)
+            out.append(Resolved(link, kind, target, anchor_ok))
+        resolved[note.path] = tuple(out)
+    diags.extend(_embed_cycles(embeds))
+    backlinks = {p: tuple(sorted(s)) for p, s in back.items()}
+    return Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))))
+
+
+def _anchor_exists(anchor: str, headings: set[str], blocks: frozenset[str]) -> bool:
+    if anchor.startswith("^"):
+        return anchor[1:] in blocks
+    # Obsidian allows nested heading paths: [[Note#Part#Sub]] names the last heading.
+    last = anchor.split("#")[-1]
+    return heading_anchor(last) in headings
+
+
+def _embed_cycles(embeds: nx.DiGraph) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    for component in nx.strongly_connected_components(embeds):
+        members = sorted(component)
+        if len(members) == 1 and not embeds.has_edge(members[0], members[0]):
+            continue
+        chain = " -> ".join(printable_path(m) for m in members)
+        for source in members:
+            for target in sorted(embeds.successors(source)):
+                if target in component:
+                    link: WikiLink = embeds.edges[source, target]["link"]
+                    diags.append(
+                        make(
+                            printable_path(source),
+                            link.line,
+                            link.column,
+                            "embed-cycle",
+                            f"transclusion cycle through {chain}",
+                        )
+                    )
+    return diags

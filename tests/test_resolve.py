@@ -1,0 +1,105 @@
+"""Resolution across a vault of hundreds of links of every form, with a known broken list."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from sdwiki.pipeline import load_project
+
+
+def write_vault(root: Path, n: int = 60, seed: int = 7) -> set[tuple[str, int, str]]:
+    """A vault whose every link is known; returns the expected (file, line, code) problems."""
+    rnd = random.Random(seed)
+    titles = [f"Topic {i:03d}" for i in range(n)]
+    folders = ["concepts", "people", "cases/older", "cases/newer"]
+    paths = {t: f"{folders[i % len(folders)]}/{t}.md" for i, t in enumerate(titles)}
+    (root / "assets").mkdir(parents=True)
+    (root / "assets" / "diagram.png").write_bytes(b"\x89PNG\r\n")
+    expected: set[tuple[str, int, str]] = set()
+    for i, title in enumerate(titles):
+        lines = [
+            "---",
+            f"aliases: [Alias {i:03d}, T{i}]",
+            "---",
+            f"# {title}",
+            "",
+            "## Part One",
+            "Text ^blk" + str(i),
+            "",
+        ]
+        for _ in range(8):
+            j = rnd.randrange(n)
+            other, other_path = titles[j], paths[titles[j]][:-3]
+            form = rnd.randrange(12)
+            line_no = len(lines) + 1
+            broken: str | None = None
+            if form == 0:
+                link = f"[[{other}]]"
+            elif form == 1:
+                link = f"[[{other.upper()}|shown]]"
+            elif form == 2:
+                link = f"[[{other}#Part One]]"
+            elif form == 3:
+                link = f"[[{other}#^blk{j}]]"
+            elif form == 4:
+                link = f"[[{other_path}]]"
+            elif form == 5:
+                link = f"[[Alias {j:03d}]]"
+            elif form == 6:
+                link = f"![[{other}#part one]]" if j > i else f"[[{other}#part one]]"
+            elif form == 7:
+                link = "![[diagram.png]]" if rnd.random() < 0.5 else "[[assets/diagram.png]]"
+            elif form == 8:
+                link, broken = f"[[Missing {rnd.randrange(999)}]]", "broken-link"
+            elif form == 9:
+                link, broken = f"[[{other}#No Such Part]]", "broken-anchor"
+            elif form == 10:
+                link, broken = f"[[{other}#^nope{j}]]", "broken-anchor"
+            else:
+                link = "[[#Part One]]"
+            lines.append(f"- item {link} and `[[Not {j}]]` in code")
+            if broken:
+                expected.add((paths[title], line_no, broken))
+        lines += ["", "```", "[[Also Not A Link]]", "```", ""]
+        path = root / paths[title]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines), "utf-8")
+    return expected
+
+
+def test_known_broken_links_exactly(tmp_path: Path) -> None:
+    expected = write_vault(tmp_path)
+    project = load_project(tmp_path)
+    got = {
+        (d.file, d.line, d.code)
+        for d in project.diagnostics
+        if d.code in ("broken-link", "broken-anchor", "embed-cycle")
+    }
+    assert got == expected
+    total = sum(len(n.links) for n in project.corpus.notes.values())
+    assert total == 60 * 8
+    # every working link resolved to a note or the attachment
+    for path, resolved in project.corpus.resolved.items():
+        for r in resolved:
+            if r.kind == "attachment":
+                assert r.target == "assets/diagram.png"
+            if r.kind == "note" and r.link.target.startswith("Alias "):
+                num = int(r.link.target.split()[1])
+                assert project.corpus.notes[r.target].title == f"Topic {num:03d}"  # type: ignore[index]
+
+
+def test_resolution_priority_and_backlinks(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "Note.md").write_text("# Note A\n[[b/Note]] [[Other Title]]\n", "utf-8")
+    (tmp_path / "b" / "Note.md").write_text("# Note B\n[[Note]]\n", "utf-8")
+    (tmp_path / "c.md").write_text("---\ntitle: Other Title\naliases: [Note B]\n---\n", "utf-8")
+    project = load_project(tmp_path)
+    res = {p: [r.target for r in rs] for p, rs in project.corpus.resolved.items()}
+    assert res["a/Note.md"] == ["b/Note.md", "c.md"]
+    # a bare name goes to the first file of that name (path order), as Obsidian's shortest path
+    assert res["b/Note.md"] == ["a/Note.md"]
+    assert project.corpus.backlinks["a/Note.md"] == ("b/Note.md",)
+    assert project.corpus.resolve_name("note b") is not None
+    assert project.corpus.resolve_name("NOTE B").path == "b/Note.md"  # type: ignore[union-attr]
