@@ -2,7 +2,10 @@
 
 The dataset is an rdflib :class:`~rdflib.Dataset` over an Oxigraph store (``oxigraph``, the
 default) or rdflib's in-memory store (``rdflib``). Queries see the union of the note graphs as the
-default graph. Replacing one note replaces only its named graph.
+default graph: it is kept as a real default graph holding each distinct triple once (an RDF
+merge), so a fact stated by two notes is one answer, not two, while ``GRAPH ?g`` still tells
+which notes state it. Replacing one note replaces only its named graph (and the default-graph
+triples no other note states).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Literal as Lit
 
-from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib import BNode, Dataset, Graph, Literal
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
@@ -24,9 +27,9 @@ def new_dataset(engine: Engine = "oxigraph") -> Dataset:
     if engine == "oxigraph":
         from oxrdflib import OxigraphStore
 
-        ds = Dataset(store=OxigraphStore(), default_union=True)
+        ds = Dataset(store=OxigraphStore(), default_union=False)
     else:
-        ds = Dataset(default_union=True)
+        ds = Dataset(default_union=False)
     for prefix, ns in PREFIXES.items():
         ds.bind(prefix, ns)
     return ds
@@ -43,21 +46,22 @@ def quads(note_graphs: Iterable[NoteGraph]) -> Iterator[tuple[Node, Node, Node, 
 def build_dataset(note_graphs: Iterable[NoteGraph], engine: Engine = "oxigraph") -> Dataset:
     """Load every note's triples into a new dataset, one named graph per note."""
     ds = new_dataset(engine)
+    graphs = list(note_graphs)
     if engine == "oxigraph":
-        _bulk_load_oxigraph(ds, note_graphs)
+        import pyoxigraph as ox
+
+        # one native parse of N-Quads text is far faster than adding terms one by one
+        text = nquads(graphs, with_default=True)
+        ds.store._inner.load(  # type: ignore[attr-defined]
+            text.encode("utf-8"), format=ox.RdfFormat.N_QUADS
+        )
     else:
-        ds.addN(quads(note_graphs))
+        ds.addN(quads(graphs))
+        default = ds.default_context
+        for ng in graphs:
+            for t in ng.triples:
+                default.add(t)
     return ds
-
-
-def _bulk_load_oxigraph(ds: Dataset, note_graphs: Iterable[NoteGraph]) -> None:
-    """Serialise to N-Quads once and let Oxigraph parse it natively (much faster than addN)."""
-    import pyoxigraph as ox
-
-    text = nquads(note_graphs)
-    ds.store._inner.load(  # type: ignore[attr-defined]
-        text.encode("utf-8"), format=ox.RdfFormat.N_QUADS
-    )
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
@@ -80,23 +84,40 @@ def nt_term(term: Node) -> str:
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
 
-def nquads(note_graphs: Iterable[NoteGraph]) -> str:
-    """All notes as N-Quads text, in note and triple order (deterministic)."""
+def nquads(note_graphs: Iterable[NoteGraph], with_default: bool = False) -> str:
+    """All notes as N-Quads text, in note and triple order (deterministic).
+
+    With ``with_default``, each distinct triple also appears once in the default graph.
+    """
     lines: list[str] = []
+    default: dict[str, None] = {}
     for ng in note_graphs:
         g = f"<{ng.graph}>"
-        lines.extend(f"{nt_term(s)} {nt_term(p)} {nt_term(o)} {g} .\n" for s, p, o in ng.triples)
-    return "".join(lines)
+        for s, p, o in ng.triples:
+            triple = f"{nt_term(s)} {nt_term(p)} {nt_term(o)}"
+            lines.append(f"{triple} {g} .\n")
+            if with_default:
+                default[f"{triple} .\n"] = None
+    return "".join(lines) + "".join(default)
 
 
-def replace_note(ds: Dataset, note_graph: NoteGraph, old_graph: URIRef | None = None) -> None:
-    """Replace one note's named graph (and drop its old one if its name changed)."""
-    for name in {note_graph.graph, old_graph} - {None}:
-        assert name is not None
-        ds.remove_graph(Graph(identifier=name))
-    g = Graph(identifier=note_graph.graph)
-    ds.addN((s, p, o, g) for s, p, o in note_graph.triples)
-
-
-def remove_note(ds: Dataset, graph: URIRef) -> None:
-    ds.remove_graph(Graph(identifier=graph))
+def replace_note(ds: Dataset, old: NoteGraph | None, new: NoteGraph | None) -> None:
+    """Replace one note's named graph; the default graph keeps every other note's triples."""
+    default = ds.default_context
+    if old is not None:
+        ds.remove_graph(Graph(identifier=old.graph))
+        keep = set(new.triples) if new is not None else set()
+        for t in old.triples:
+            if t in keep:
+                continue
+            still_stated = any(
+                ctx is not None and ctx != default.identifier
+                for *_, ctx in ds.quads((t[0], t[1], t[2], None))
+            )
+            if not still_stated:
+                default.remove(t)
+    if new is not None:
+        g = Graph(identifier=new.graph)
+        ds.addN((s, p, o, g) for s, p, o in new.triples)
+        for t in new.triples:
+            default.add(t)

@@ -77,7 +77,7 @@ def test_new_note_is_understood_by_check(vault: Path) -> None:
 
 def test_query_inline_file_and_stdin(vault: Path, tmp_path: Path) -> None:
     (vault / "Security Dilemma.md").write_text(SEED_NOTE.read_text("utf-8"), "utf-8")
-    q = 'SELECT ?name WHERE { ?c sd:coinedBy ?t . ?t rdfs:label ?name }'
+    q = "SELECT ?name WHERE { ?c sd:coinedBy ?t . ?t rdfs:label ?name }"
     runner = CliRunner()
     inline = runner.invoke(main, ["query", q, "--content", str(vault), "--format", "csv"])
     assert inline.exit_code == 0, inline.output

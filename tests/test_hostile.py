@@ -40,7 +40,7 @@ def make_hostile(vault: Path, outside: Path) -> dict[str, str]:
         "broken.md": b"# Broken\nSee [[Nowhere At All]] and [[Good Note#No Such Heading]].\n",
         "dup1.md": b"# Same Title\n",
         "sub/dup2.md": b"# Same Title\n",
-        "weird \"name\" <b>.md": b"---\ntitle: \"<script>alert(1)</script> ../../etc/passwd\"\n---\n",
+        'weird "name" <b>.md': b'---\ntitle: "<script>alert(1)</script> ../../etc/passwd"\n---\n',
         "dots.md": b"# ../../escape\n",
     }
     expected = {
@@ -98,7 +98,7 @@ def test_hostile_notes_are_reported_and_the_rest_builds(vault: Path, tmp_path: P
     good = project.note_graphs["good.md"]
     assert any(str(o) == "Fine." for _, _, o in good.triples)
     # every readable note still produced its graph, however odd its title
-    assert "weird \"name\" <b>.md" in project.note_graphs
+    assert 'weird "name" <b>.md' in project.note_graphs
     for ng in project.note_graphs.values():
         for s, _, _ in ng.triples:
             assert " " not in s and "<" not in s and ".." not in s

@@ -30,14 +30,18 @@ def test_read_never_raises_on_bytes(tmp_path: Path, data: bytes) -> None:
 
 
 MARKDOWNISH = st.text(alphabet=st.sampled_from(list("ab #*_-|>`\n[]!^:")), max_size=60)
-NAME = st.text(
-    alphabet=st.characters(
-        blacklist_characters="[]|#^\\\n\r`*_!<>&",
-        blacklist_categories=("Cs", "Cc", "Zl", "Zp"),
-    ),
-    min_size=1,
-    max_size=20,
-).map(str.strip).filter(bool)
+NAME = (
+    st.text(
+        alphabet=st.characters(
+            blacklist_characters="[]|#^\\\n\r`*_!<>&",
+            blacklist_categories=("Cs", "Cc", "Zl", "Zp"),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
 
 
 @settings(max_examples=200, deadline=None)

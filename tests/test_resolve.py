@@ -80,7 +80,7 @@ def test_known_broken_links_exactly(tmp_path: Path) -> None:
     total = sum(len(n.links) for n in project.corpus.notes.values())
     assert total == 60 * 8
     # every working link resolved to a note or the attachment
-    for path, resolved in project.corpus.resolved.items():
+    for resolved in project.corpus.resolved.values():
         for r in resolved:
             if r.kind == "attachment":
                 assert r.target == "assets/diagram.png"
