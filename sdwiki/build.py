@@ -2,14 +2,127 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
+from rdflib import URIRef
+
+from sdwiki.pipeline import ContentError, Project, load_project
+from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
+from sdwiki.site import Link, SavedQuery, Site, SiteInput, read_queries
+from sdwiki.write import WriteError, check_output, write_site
+
+STATIC = ("style.css", "graph.js", "sparql.js", "site.js")
 
 
 class BuildError(Exception):
     """The build cannot start or cannot write its output."""
 
 
-def build_site(content: Path, output: Path, settings: Settings) -> str:
-    raise BuildError("the site builder is not available yet in this version")
+def build_site(content: Path, output: Path, settings: Settings, *, search: bool = True) -> str:
+    """Build the whole site; returns a one-line report."""
+    start = time.perf_counter()
+    try:
+        check_output(output, content)
+        project = load_project(content, settings.base_iri)
+    except (ContentError, WriteError) as exc:
+        raise BuildError(str(exc)) from exc
+    files, copies = render_files(project, settings)
+    try:
+        report = write_site(output, files, copies, post=index_search if search else None)
+    except (OSError, WriteError) as exc:
+        raise BuildError(f"{output}: cannot write the site: {exc}") from exc
+    errors = sum(d.severity == "error" for d in project.diagnostics)
+    warnings = sum(d.severity == "warning" for d in project.diagnostics)
+    took = time.perf_counter() - start
+    return (
+        f"built {report.files} files ({report.written} changed) from {len(project.corpus.notes)} notes "
+        f"in {took:.2f}s: {errors} errors, {warnings} warnings (sdwiki check for details)"
+    )
+
+
+def render_files(project: Project, settings: Settings) -> tuple[dict[str, bytes], dict[str, Path]]:
+    """Every file of the site, in memory (and the attachments and static files to copy)."""
+    from sdwiki.export import export
+    from sdwiki.graph import nquads
+
+    queries, _ = read_queries(project.root)
+    graphs = project.ordered_graphs()
+    data = SiteInput(project=project, title=settings.title, queries=tuple(queries))
+    data = _with_analytics(data, project)
+    site = Site(data)
+    data.query_results.update(_query_results(project, site, queries))
+    files = site.build()
+    files["data/graph.nq"] = nquads(graphs, with_default=True).encode("utf-8")
+    files["data/graph.ttl"] = export(graphs, "ttl").encode("utf-8")
+    files["data/graph.jsonld"] = export(graphs, "jsonld").encode("utf-8")
+    copies: dict[str, Path] = {}
+    tdir = templates_dir()
+    for name in STATIC:
+        copies[f"assets/{name}"] = tdir / name
+    for vendored in sorted((tdir / "vendor").rglob("*")):
+        if vendored.is_file():
+            copies[f"assets/vendor/{vendored.relative_to(tdir / 'vendor').as_posix()}"] = vendored
+    for attachment in project.attachments:
+        copies[site.attachment_path(attachment)] = project.root / attachment
+    return files, copies
+
+
+def _with_analytics(data: SiteInput, project: Project) -> SiteInput:
+    from sdwiki import analytics
+
+    analyse = getattr(analytics, "analyse", None)
+    if analyse is None:
+        return data
+    result = analyse(project)
+    return replace(
+        data,
+        centrality=dict(result.pagerank),
+        communities=dict(result.community_of),
+        layout=dict(result.layout),
+        related=lambda iri: list(result.related(iri, 8)),
+    )
+
+
+QueryTable = tuple[tuple[str, ...], list[list[Link]]]
+
+
+def _query_results(project: Project, site: Site, queries: list[SavedQuery]) -> dict[str, QueryTable]:
+    """Each saved query's answer, for its page (readable with JavaScript off)."""
+    from sdwiki.query import QueryError, run
+
+    out: dict[str, QueryTable] = {}
+    ds = project.dataset()
+    for q in queries:
+        try:
+            answer = run(ds, q.text, limit=1000)
+        except QueryError as exc:
+            print(f"{q.path}:{exc.line}:{exc.column}: error bad-query: {exc.message}", file=sys.stderr)
+            continue
+        rows = []
+        for row in answer.rows:
+            cells = []
+            for term in row:
+                if isinstance(term, URIRef):
+                    cells.append(Link(site.facts.label(term), site.entity_pages.get(term)))
+                else:
+                    cells.append(Link("" if term is None else str(term), None))
+            rows.append(cells)
+        out[q.slug] = (answer.variables, rows)
+    return out
+
+
+def index_search(folder: Path) -> None:
+    """Build the Pagefind full-text index inside the new site."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pagefind", "--site", str(folder), "--silent", "--keep-index-url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise WriteError(f"search index failed: {result.stderr.strip() or result.stdout.strip()}")

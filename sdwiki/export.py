@@ -40,9 +40,7 @@ def export(note_graphs: list[NoteGraph], fmt: str) -> str:
     if fmt == "nq":
         return "".join(sorted(set(nquads(note_graphs).splitlines(keepends=True))))
     if fmt == "nt":
-        lines = {
-            f"{nt_term(s)} {nt_term(p)} {nt_term(o)} .\n" for ng in note_graphs for s, p, o in ng.triples
-        }
+        lines = {f"{nt_term(s)} {nt_term(p)} {nt_term(o)} .\n" for ng in note_graphs for s, p, o in ng.triples}
         return "".join(sorted(lines))
     if fmt == "ttl":
         return str(union_graph(note_graphs).serialize(format="turtle"))

@@ -111,8 +111,7 @@ def replace_note(ds: Dataset, old: NoteGraph | None, new: NoteGraph | None) -> N
             if t in keep:
                 continue
             still_stated = any(
-                ctx is not None and ctx != default.identifier
-                for *_, ctx in ds.quads((t[0], t[1], t[2], None))
+                ctx is not None and ctx != default.identifier for *_, ctx in ds.quads((t[0], t[1], t[2], None))
             )
             if not still_stated:
                 default.remove(t)

@@ -291,9 +291,7 @@ def _frontmatter_tags(
     return [Tag(n.lstrip("#"), line, 1) for n in names if n.lstrip("#")]
 
 
-def _check_kinds(
-    meta: dict[str, Value], key_lines: Mapping[str, int], shown: str, diags: list[Diagnostic]
-) -> None:
+def _check_kinds(meta: dict[str, Value], key_lines: Mapping[str, int], shown: str, diags: list[Diagnostic]) -> None:
     for key in ("aliases", "alias"):
         if key in meta:
             _, ok = frontmatter.as_text_list(meta[key])

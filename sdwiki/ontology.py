@@ -136,17 +136,13 @@ def load(folder: Path | None = None) -> Ontology:
         if isinstance(s, URIRef) and isinstance(o, URIRef):
             inverses[s] = o
             inverses.setdefault(o, s)
-    datatype_props = frozenset(
-        s for s in g.subjects(RDF.type, OWL.DatatypeProperty) if isinstance(s, URIRef)
-    ) | {SKOS.definition, DCTERMS.description, SKOS.altLabel}
-    ranges = {
-        s: o for s, o in g.subject_objects(RDFS.range) if isinstance(s, URIRef) and isinstance(o, URIRef)
+    datatype_props = frozenset(s for s in g.subjects(RDF.type, OWL.DatatypeProperty) if isinstance(s, URIRef)) | {
+        SKOS.definition,
+        DCTERMS.description,
+        SKOS.altLabel,
     }
-    labels = {
-        s: str(o)
-        for s, o in g.subject_objects(RDFS.label)
-        if isinstance(s, URIRef) and isinstance(o, Literal)
-    }
+    ranges = {s: o for s, o in g.subject_objects(RDFS.range) if isinstance(s, URIRef) and isinstance(o, URIRef)}
+    labels = {s: str(o) for s, o in g.subject_objects(RDFS.label) if isinstance(s, URIRef) and isinstance(o, Literal)}
     return Ontology(
         graph=g,
         note_types=note_types,

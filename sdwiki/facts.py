@@ -1,0 +1,68 @@
+"""An in-memory index of the graph for rendering: what each resource says and what points at it.
+
+Pages are rendered from these lookups (a dict access each), not from SPARQL, so a build over
+thousands of notes stays fast. Built once per build from the note graphs (deduplicated: the
+same view as the dataset's default graph).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rdflib import RDF, RDFS, Literal, URIRef
+from rdflib.term import Node
+
+from sdwiki.extract import NoteGraph
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    out: dict[URIRef, dict[URIRef, list[Node]]] = field(default_factory=dict)
+    """subject -> predicate -> objects (in first-seen order, no repeats)."""
+    into: dict[URIRef, dict[URIRef, list[URIRef]]] = field(default_factory=dict)
+    """object -> predicate -> subjects."""
+
+    def objects(self, s: URIRef, p: URIRef) -> list[Node]:
+        return self.out.get(s, {}).get(p, [])
+
+    def refs(self, s: URIRef, p: URIRef) -> list[URIRef]:
+        return [o for o in self.objects(s, p) if isinstance(o, URIRef)]
+
+    def value(self, s: URIRef, p: URIRef) -> Node | None:
+        objs = self.objects(s, p)
+        return objs[0] if objs else None
+
+    def text(self, s: URIRef, p: URIRef) -> str | None:
+        v = self.value(s, p)
+        return str(v) if isinstance(v, Literal) else None
+
+    def label(self, s: URIRef) -> str:
+        return self.text(s, RDFS.label) or s.rsplit("/", 1)[-1]
+
+    def types(self, s: URIRef) -> list[URIRef]:
+        return self.refs(s, RDF.type)
+
+    def subjects(self, p: URIRef, o: URIRef) -> list[URIRef]:
+        return self.into.get(o, {}).get(p, [])
+
+    def position(self, s: URIRef) -> int:
+        from sdwiki.ontology import SD
+
+        v = self.value(s, SD.position)
+        return int(v) if isinstance(v, Literal) and str(v).isdigit() else 0
+
+
+def index(note_graphs: Iterable[NoteGraph]) -> Facts:
+    out: dict[URIRef, dict[URIRef, dict[Node, None]]] = defaultdict(lambda: defaultdict(dict))
+    into: dict[URIRef, dict[URIRef, dict[URIRef, None]]] = defaultdict(lambda: defaultdict(dict))
+    for ng in note_graphs:
+        for s, p, o in ng.triples:
+            out[s][p][o] = None
+            if isinstance(o, URIRef):
+                into[o][p][s] = None
+    return Facts(
+        {s: {p: list(os) for p, os in ps.items()} for s, ps in out.items()},
+        {o: {p: list(ss) for p, ss in ps.items()} for o, ps in into.items()},
+    )

@@ -1,0 +1,638 @@
+"""Stage 6, the site: every page rendered in memory from the project, the graph index and the
+analytics. Nothing here touches the disk but the templates it reads; :mod:`sdwiki.write` writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jinja2
+import markupsafe
+from rdflib import RDF, URIRef
+from rdflib.namespace import DCTERMS, FOAF, SKOS
+
+from sdwiki.diagnostics import Diagnostic, make
+from sdwiki.facts import Facts, index
+from sdwiki.notes import Note
+from sdwiki.ontology import SD, SectionMapping
+from sdwiki.pages import KIND_LABELS, PAGE_KINDS, href, page_path, root_of
+from sdwiki.pipeline import Project
+from sdwiki.render import render_tokens, split_sections
+from sdwiki.resources import templates_dir
+from sdwiki.slugs import slugify
+from sdwiki.types import RelPath
+
+Context = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A link as templates show it."""
+
+    label: str
+    href: str | None
+    note: str = ""
+    """A short qualifier shown after the link (a role, a year, an effect)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SavedQuery:
+    slug: str
+    title: str
+    description: str
+    text: str
+    path: RelPath
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInput:
+    """Everything the site is rendered from."""
+
+    project: Project
+    title: str
+    queries: tuple[SavedQuery, ...] = ()
+    query_results: dict[str, tuple[tuple[str, ...], list[list[Link]]]] = field(default_factory=dict)
+    centrality: dict[str, float] = field(default_factory=dict)
+    communities: dict[str, int] = field(default_factory=dict)
+    layout: dict[str, tuple[float, float]] = field(default_factory=dict)
+    related: Callable[[str], list[tuple[str, float]]] | None = None
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["tojson_script"] = lambda v: markupsafe.Markup(
+        json.dumps(v, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c").replace(">", "\\u003e")
+    )
+    return env
+
+
+class _PageLinker:
+    """Resolves wikilinks for one page (see :class:`sdwiki.render.Linker`)."""
+
+    def __init__(self, site: Site, page: str) -> None:
+        self.site = site
+        self.page = page
+
+    def note(self, target: str, source: RelPath) -> tuple[RelPath, str] | None:
+        found = self.site.project.corpus.resolve_name(target)
+        if found is None:
+            return None
+        path = self.site.note_page.get(found.path)
+        return (found.path, href(self.page, path)) if path else None
+
+    def attachment(self, target: str) -> str | None:
+        kind, path = self.site.project.corpus.index.lookup(target)
+        if kind != "attachment" or path is None:
+            return None
+        return href(self.page, self.site.attachment_path(path))
+
+    def tag(self, name: str) -> str:
+        return href(self.page, f"tag/{slugify(name)}/index.html")
+
+    def note_by_path(self, path: RelPath) -> Note:
+        return self.site.project.corpus.notes[path]
+
+
+class Site:
+    def __init__(self, data: SiteInput) -> None:
+        self.data = data
+        self.project = data.project
+        self.base = self.project.registry.base
+        self.facts: Facts = index(self.project.ordered_graphs())
+        self.env = environment()
+        self.note_page: dict[RelPath, str] = {}
+        for path, iri in self.project.registry.note_iri.items():
+            target = page_path(iri, self.base)
+            if target:
+                self.note_page[path] = target
+
+    # -- addresses ------------------------------------------------------------------------
+    @cached_property
+    def entity_pages(self) -> dict[URIRef, str]:
+        """Every resource with a page, and its page's path."""
+        out: dict[URIRef, str] = {}
+        for s in self.facts.out:
+            if any(t in PAGE_KINDS for t in self.facts.types(s)):
+                p = page_path(s, self.base)
+                if p:
+                    out[s] = p
+        return dict(sorted(out.items(), key=lambda kv: kv[1]))
+
+    def attachment_path(self, path: RelPath) -> str:
+        parts = PurePosixPath(path).parts
+        stem, dot, ext = parts[-1].rpartition(".")
+        name = f"{slugify(stem or ext)}.{slugify(ext)}" if dot else slugify(parts[-1])
+        return "/".join(["files", *(slugify(p) for p in parts[:-1]), name])
+
+    def link(self, iri: URIRef, page: str, note: str = "") -> Link:
+        target = self.entity_pages.get(iri)
+        return Link(self.facts.label(iri), href(page, target) if target else None, note)
+
+    def links(self, iris: Iterable[URIRef], page: str) -> list[Link]:
+        return sorted((self.link(i, page) for i in iris), key=lambda x: x.label.casefold())
+
+    def kind_of(self, iri: URIRef) -> str:
+        p = self.entity_pages.get(iri, "")
+        return p.split("/", 1)[0]
+
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, template: str, page: str, **ctx: Any) -> bytes:
+        common: Context = {
+            "root": root_of(page),
+            "site_title": self.data.title,
+            "page": page,
+        }
+        html = self.env.get_template(template).render(**common, **ctx)
+        return html.encode("utf-8")
+
+    def build(self) -> dict[str, bytes]:
+        """Every page and data file of the site, by output path."""
+        out: dict[str, bytes] = {}
+        for iri, page in self.entity_pages.items():
+            out[page] = self.entity_page(iri, page)
+            out.update(self.entity_data(iri, page))
+        out["index.html"] = self.index_page()
+        out["graph/index.html"] = self.render("graph.html", "graph/index.html", title="Graph")
+        graph = self.graph_json()
+        out["data/graph.json"] = graph
+        out["data/graph-data.js"] = b"window.SDWIKI_GRAPH = " + graph + b";\n"
+        out["search/index.html"] = self.render("search.html", "search/index.html", title="Search")
+        out["sparql/index.html"] = self.sparql_page()
+        out["quality/index.html"] = self.quality_page()
+        out["queries/index.html"] = self.queries_index()
+        for q in self.data.queries:
+            out[f"queries/{q.slug}/index.html"] = self.query_page(q)
+        out["404.html"] = self.render("404.html", "404.html", title="Not found")
+        out["sitemap.xml"] = self.sitemap(sorted(p for p in out if p.endswith(".html") and p != "404.html"))
+        return out
+
+    # -- entity pages ---------------------------------------------------------------------
+    def note_of(self, iri: URIRef) -> Note | None:
+        path = self.project.registry.iri_note.get(iri)
+        return self.project.corpus.notes[path] if path else None
+
+    def entity_page(self, iri: URIRef, page: str) -> bytes:
+        f = self.facts
+        kind = self.kind_of(iri)
+        note = self.note_of(iri)
+        ctx: Context = {
+            "title": f.label(iri),
+            "kind": kind,
+            "kind_label": KIND_LABELS[kind],
+            "iri": str(iri),
+            "aliases": sorted({str(a) for a in f.objects(iri, SKOS.altLabel)}),
+            "category": [self.link(c, page) for c in f.refs(iri, SD.category)],
+            "tags": self.links(f.refs(iri, SD.tag), page),
+            "source": note.path if note else None,
+            "panels": self.panels(iri, kind, page),
+            "definition_html": "",
+            "prose": [],
+            "backlinks": self.backlinks(iri, page),
+            "related": self.related(iri, page),
+            "local_graph": self.local_graph(iri, page),
+            "jsonld": self.schema_org(iri, kind),
+        }
+        if note is not None:
+            ctx.update(self.note_body(note, page))
+        elif kind == "concept":
+            ctx["definition_html"] = ""
+        return self.render("entity.html", page, **ctx)
+
+    def note_body(self, note: Note, page: str) -> Context:
+        """The definition, and the prose the panels do not show (understood sections become panels)."""
+        linker = _PageLinker(self, page)
+        preamble, sections = split_sections(note.tokens)
+        definition = ""
+        prose: list[tuple[str, str]] = []
+        problem_lines = {d.line for d in note.diagnostics} | {
+            d.line for g in [self.project.note_graphs[note.path]] for d in g.diagnostics
+        }
+        note_sections = list(note.sections)
+        if preamble:
+            prose.append(("", render_tokens(preamble, linker, note.path)))
+        for i, (heading, tokens) in enumerate(sections):
+            section = note_sections[i] if i < len(note_sections) else None
+            mapping = self.project.ontology.section(heading)
+            html = render_tokens(tokens[3:], linker, note.path)
+            lines = {b.line for s in section.walk() for b in s.blocks} | {section.line} if section else set()
+            troubled = bool(lines & problem_lines)
+            if mapping is not None and mapping.prop == SKOS.definition and not troubled:
+                definition = html
+            elif mapping is None or troubled or not _has_panel(mapping):
+                prose.append((heading, html))
+        return {"definition_html": definition, "prose": prose}
+
+    def panels(self, iri: URIRef, kind: str, page: str) -> list[Context]:
+        f = self.facts
+        out: list[Context] = []
+
+        def panel(key: str, title: str, **data: Any) -> None:
+            out.append({"key": key, "title": title, **data})
+
+        if kind == "concept":
+            contributions = {thinker: c for c in f.refs(iri, SD.contribution) for thinker in f.refs(c, SD.thinker)}
+            coiners = set(f.refs(iri, SD.coinedBy))
+            thinkers = []
+            for t in f.refs(iri, SD.keyThinker):
+                c = contributions.get(t)
+                bits = [f.text(c, SD.role) or "", f.text(c, SD.year) or ""] if c else []
+                thinkers.append(self.link(t, page, ", ".join(b for b in bits if b)))
+            if thinkers:
+                panel("thinkers", "Key thinkers", links=thinkers, coined=[self.link(t, page) for t in coiners])
+            for m in f.refs(iri, SD.hasMechanism):
+                steps = sorted(f.refs(m, SD.step), key=f.position)
+                items = [self.step_link(s, page) for s in steps]
+                labels = " ".join(x.label.casefold() for x in items)
+                loops = any(w in labels for w in ("spiral", "cycle", "again", "even less", "even more"))
+                panel("mechanism", "Core mechanism", steps=items, loops=loops)
+            causes = sorted(f.refs(iri, SD.hasCause), key=f.position)
+            if causes:
+                panel(
+                    "causes",
+                    "Why it happens",
+                    items=[self.step_link(c, page, SKOS.definition) for c in causes],
+                )
+            factors = []
+            for fac in f.refs(iri, SD.hasSeverityFactor):
+                who = [self.link(t, page) for t in f.refs(fac, SD.attributedTo)]
+                conds = [Link(f.label(c), None, f.text(c, SD.effect) or "") for c in f.refs(fac, SD.condition)]
+                factors.append({"label": f.label(fac), "by": who, "conditions": conds})
+            if factors:
+                panel("severity", "Severity factors", factors=factors)
+            eras: dict[URIRef | None, list[URIRef]] = defaultdict(list)
+            for ex in f.refs(iri, SD.hasExample):
+                ex_eras: list[URIRef | None] = [*f.refs(ex, SD.era)] or [None]
+                for era in ex_eras:
+                    eras[era].append(ex)
+            if eras:
+                groups = [
+                    {
+                        "era": self.link(era, page) if era else Link("Other", None),
+                        "examples": self.links(exs, page),
+                    }
+                    for era, exs in eras.items()
+                ]
+                panel("examples", "Historical examples", groups=groups)
+            strategies = [
+                {"strategy": self.link(s, page), "measures": self.links(f.refs(s, SD.measure), page)}
+                for s in f.refs(iri, SD.mitigatedBy)
+            ]
+            if strategies:
+                panel("strategies", "Mitigation strategies", strategies=strategies)
+            limits = sorted(f.refs(iri, SD.hasLimitation), key=f.position)
+            if limits:
+                panel("limitations", "Limitations", items=[self.step_link(x, page) for x in limits])
+            related = f.refs(iri, SKOS.related)
+            if related:
+                panel("related", "Related concepts", links=self.links(related, page))
+        elif kind == "thinker":
+            concepts = []
+            for c in f.refs(iri, SD.keyThinkerOf):
+                role = ""
+                for contrib in f.refs(c, SD.contribution):
+                    if iri in f.refs(contrib, SD.thinker):
+                        role = ", ".join(x for x in (f.text(contrib, SD.role), f.text(contrib, SD.year)) if x)
+                concepts.append(self.link(c, page, role))
+            if concepts:
+                panel("concepts", "Concepts", links=sorted(concepts, key=lambda x: x.label.casefold()))
+            coined = [self.link(c, page, f.text(c, SD.coinedIn) or "") for c in f.refs(iri, SD.coined)]
+            if coined:
+                panel("coined", "Coined", links=coined)
+        elif kind == "example":
+            example_eras = f.refs(iri, SD.era)
+            if example_eras:
+                panel("era", "Era", links=self.links(example_eras, page))
+            illustrated = f.refs(iri, SD.exampleOf)
+            if illustrated:
+                panel("illustrates", "Illustrates", links=self.links(illustrated, page))
+        elif kind == "era":
+            rows = [
+                {"example": self.link(e, page), "concepts": self.links(f.refs(e, SD.exampleOf), page)}
+                for e in sorted(f.refs(iri, SD.eraOf), key=lambda x: f.label(x).casefold())
+            ]
+            panel("era-examples", "Examples of this era", rows=rows)
+        elif kind == "mitigation":
+            panel("measures", "Measures", links=self.links(f.refs(iri, SD.measure), page))
+            panel("mitigates", "Mitigates", links=self.links(f.refs(iri, SD.mitigates), page))
+        elif kind in ("tag", "category"):
+            prop = SD.tag if kind == "tag" else SD.category
+            members = [m for m in f.subjects(prop, iri) if m in self.entity_pages]
+            panel("members", f"Notes with this {kind}", links=self.links(members, page))
+        works = self.works(iri, kind, page)
+        if works:
+            panel("works", "Works" if kind == "thinker" else "Further reading", works=works)
+        return out
+
+    def step_link(self, iri: URIRef, page: str, detail: Any = None) -> Link:
+        target = next(iter(self.facts.refs(iri, SD.refersTo)), None)
+        note = self.facts.text(iri, detail) if detail is not None else ""
+        label = self.facts.label(iri)
+        if target is not None and target in self.entity_pages:
+            return Link(label, href(page, self.entity_pages[target]), note or "")
+        return Link(label, None, note or "")
+
+    def works(self, iri: URIRef, kind: str, page: str) -> list[Context]:
+        f = self.facts
+        if kind == "thinker":
+            items = {w: None for w in [*f.refs(iri, FOAF.made), *f.subjects(DCTERMS.creator, iri)]}
+        elif kind == "concept":
+            items = {w: None for w in f.refs(iri, SD.furtherReading)}
+        else:
+            return []
+        out = []
+        for w in items:
+            out.append(
+                {
+                    "title": f.text(w, DCTERMS.title) or f.label(w),
+                    "year": f.text(w, DCTERMS.date) or "",
+                    "authors": [self.link(a, page) for a in f.refs(w, DCTERMS.creator)],
+                }
+            )
+        return sorted(out, key=lambda w: (w["year"], w["title"]))
+
+    def backlinks(self, iri: URIRef, page: str) -> list[Context]:
+        """Pages pointing here, grouped by the relation that makes them point here."""
+        groups: dict[str, dict[str, Link]] = defaultdict(dict)
+        for p, subjects in sorted(self.facts.into.get(iri, {}).items()):
+            if p in (RDF.type, SD.refersTo) or (p not in self.project.ontology.labels and p != SKOS.related):
+                continue
+            name = "linked from" if p == SD.linksTo else self.project.ontology.label(p)
+            for s in subjects:
+                if s in self.entity_pages and s != iri:
+                    link = self.link(s, page)
+                    groups[name][link.label] = link
+        order = sorted(groups, key=lambda g: (g == "linked from", g))
+        return [{"relation": g, "links": sorted(groups[g].values(), key=lambda x: x.label.casefold())} for g in order]
+
+    def related(self, iri: URIRef, page: str) -> list[Link]:
+        if self.data.related is None:
+            return []
+        out = []
+        for other, score in self.data.related(str(iri))[:8]:
+            ref = URIRef(other)
+            if ref in self.entity_pages and ref != iri:
+                out.append(self.link(ref, page, f"{score:.2f}"))
+        return out
+
+    def neighbours(self, iri: URIRef) -> list[URIRef]:
+        seen: dict[URIRef, None] = {}
+        for p, objs in self.facts.out.get(iri, {}).items():
+            if p in (RDF.type, SD.tag, SD.category):
+                continue
+            for o in objs:
+                if isinstance(o, URIRef) and o in self.entity_pages and o != iri:
+                    seen[o] = None
+        return sorted(seen, key=lambda x: self.facts.label(x).casefold())[:16]
+
+    def local_graph(self, iri: URIRef, page: str) -> Context:
+        """A small SVG of the page and its neighbours, laid out on a circle (works without JS)."""
+        import math
+
+        nbrs = self.neighbours(iri)
+        n = max(len(nbrs), 1)
+        nodes = []
+        for i, o in enumerate(nbrs):
+            angle = 2 * math.pi * i / n - math.pi / 2
+            nodes.append(
+                {
+                    "x": round(160 + 120 * math.cos(angle), 1),
+                    "y": round(160 + 120 * math.sin(angle), 1),
+                    "label": self.facts.label(o),
+                    "href": href(page, self.entity_pages[o]),
+                    "kind": self.kind_of(o),
+                }
+            )
+        return {"nodes": nodes, "label": self.facts.label(iri), "kind": self.kind_of(iri)}
+
+    def schema_org(self, iri: URIRef, kind: str) -> Context:
+        f = self.facts
+        types = {"concept": "DefinedTerm", "thinker": "Person", "example": "Event"}
+        data: Context = {
+            "@context": "https://schema.org",
+            "@type": types.get(kind, "Thing"),
+            "@id": str(iri),
+            "name": f.label(iri),
+        }
+        definition = f.text(iri, SKOS.definition) or f.text(iri, DCTERMS.description)
+        if definition:
+            data["description"] = definition
+        alts = sorted({str(a) for a in f.objects(iri, SKOS.altLabel)})
+        if alts:
+            data["alternateName"] = alts
+        works = self.works(iri, kind, "x/index.html")
+        if works:
+            key = "subjectOf"
+            data[key] = [
+                {
+                    "@type": "CreativeWork",
+                    "name": w["title"],
+                    **({"datePublished": w["year"]} if w["year"] else {}),
+                }
+                for w in works
+            ]
+        return data
+
+    def entity_data(self, iri: URIRef, page: str) -> dict[str, bytes]:
+        """The page's own description in Turtle and JSON-LD (its triples and its parts')."""
+        from rdflib import Graph
+
+        from sdwiki.ontology import PREFIXES
+
+        g = Graph()
+        for prefix, ns in PREFIXES.items():
+            g.bind(prefix, ns)
+        prefix = str(iri) + "/"
+        for s, ps in self.facts.out.items():
+            if s == iri or str(s).startswith(prefix):
+                for p, objs in ps.items():
+                    for o in objs:
+                        g.add((s, p, o))
+        folder = page.rsplit("/", 1)[0]
+        return {
+            f"{folder}/data.ttl": g.serialize(format="turtle").encode("utf-8"),
+            f"{folder}/data.jsonld": g.serialize(format="json-ld", auto_compact=True).encode("utf-8"),
+        }
+
+    # -- site pages -----------------------------------------------------------------------
+    def index_page(self) -> bytes:
+        page = "index.html"
+        letters: dict[str, list[Link]] = defaultdict(list)
+        by_category: dict[str, list[Link]] = defaultdict(list)
+        counts: dict[str, int] = defaultdict(int)
+        for iri, target in self.entity_pages.items():
+            kind = target.split("/", 1)[0]
+            counts[kind] += 1
+            if kind not in ("concept", "thinker", "example"):
+                continue
+            link = Link(self.facts.label(iri), href(page, target), KIND_LABELS[kind])
+            first = link.label[:1].upper()
+            letters[first if first.isalpha() else "#"].append(link)
+            for c in self.facts.refs(iri, SD.category):
+                by_category[self.facts.label(c)].append(link)
+        central = sorted(
+            (i for i in self.entity_pages if self.kind_of(i) == "concept"),
+            key=lambda i: (-self.data.centrality.get(str(i), 0.0), self.facts.label(i)),
+        )[:10]
+        return self.render(
+            "index.html",
+            page,
+            title=self.data.title,
+            letters={k: sorted(v, key=lambda x: x.label.casefold()) for k, v in sorted(letters.items())},
+            categories={k: sorted(v, key=lambda x: x.label.casefold()) for k, v in sorted(by_category.items())},
+            central=[
+                self.link(i, page, f"{self.data.centrality[str(i)]:.3f}" if str(i) in self.data.centrality else "")
+                for i in central
+            ],
+            counts=dict(sorted(counts.items())),
+            notes=len(self.project.corpus.notes),
+        )
+
+    def graph_json(self) -> bytes:
+        nodes: list[dict[str, Any]] = []
+        ids: dict[URIRef, int] = {}
+        for iri, target in self.entity_pages.items():
+            kind = target.split("/", 1)[0]
+            if kind in ("tag", "category"):
+                continue
+            ids[iri] = len(nodes)
+            x, y = self.data.layout.get(str(iri), _fallback_position(len(nodes)))
+            nodes.append(
+                {
+                    "id": len(nodes),
+                    "label": self.facts.label(iri),
+                    "kind": kind,
+                    "href": target,
+                    "x": round(x, 4),
+                    "y": round(y, 4),
+                    "community": self.data.communities.get(str(iri), -1),
+                }
+            )
+        edges = []
+        for s, ps in self.facts.out.items():
+            if s not in ids:
+                continue
+            for p, objs in ps.items():
+                if p in self.project.ontology.inverses and _is_inverse_side(p):
+                    continue
+                label = "links to" if p == SD.linksTo else self.project.ontology.label(p)
+                for o in objs:
+                    if isinstance(o, URIRef) and o in ids and o != s:
+                        edges.append([ids[s], ids[o], label])
+        edges.sort()
+        return json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def sparql_page(self) -> bytes:
+        page = "sparql/index.html"
+        examples = [{"title": q.title, "description": q.description, "text": q.text} for q in self.data.queries]
+        return self.render(
+            "sparql.html", page, title="SPARQL", examples=examples, base=self.base, kinds=sorted(KIND_LABELS)
+        )
+
+    def queries_index(self) -> bytes:
+        page = "queries/index.html"
+        items = [Link(q.title, href(page, f"queries/{q.slug}/index.html"), q.description) for q in self.data.queries]
+        return self.render("queries.html", page, title="Saved queries", items=items)
+
+    def query_page(self, q: SavedQuery) -> bytes:
+        page = f"queries/{q.slug}/index.html"
+        variables, rows = self.data.query_results.get(q.slug, ((), []))
+        fixed = [[Link(c.label, href(page, c.href) if c.href else None) for c in row] for row in rows]
+        return self.render("query.html", page, title=q.title, query=q, variables=variables, rows=fixed, source=q.path)
+
+    def quality_page(self) -> bytes:
+        page = "quality/index.html"
+        f = self.facts
+        diags = sorted({*self.project.diagnostics})
+        broken = [d for d in diags if d.code in ("broken-link", "broken-anchor")]
+        concepts = [i for i in self.entity_pages if self.kind_of(i) == "concept"]
+        no_thinker = [self.link(c, page) for c in concepts if not f.refs(c, SD.keyThinker)]
+        no_definition = [self.link(c, page) for c in concepts if not f.objects(c, SKOS.definition)]
+        one_way = []
+        for c in concepts:
+            for o in f.refs(c, SKOS.related):
+                if c not in f.refs(o, SKOS.related) and o in self.entity_pages:
+                    one_way.append({"a": self.link(c, page), "b": self.link(o, page)})
+        return self.render(
+            "quality.html",
+            page,
+            title="Data quality",
+            broken=broken,
+            other=[d for d in diags if d not in broken],
+            no_thinker=no_thinker,
+            no_definition=no_definition,
+            one_way=one_way,
+        )
+
+    def sitemap(self, paths: Sequence[str]) -> bytes:
+        lines = [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+        ]
+        for p in paths:
+            loc = p[: -len("index.html")] if p.endswith("index.html") else p
+            lines.append(f"  <url><loc>{markupsafe.escape(loc or './')}</loc></url>")
+        lines.append("</urlset>")
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+_PANEL_FORMS = {
+    SD.EntityListForm,
+    SD.LinkListForm,
+    SD.LabelledListForm,
+    SD.StepsForm,
+    SD.GroupedForm,
+    SD.ReadingListForm,
+}
+
+
+def _has_panel(mapping: SectionMapping) -> bool:
+    return mapping.form in _PANEL_FORMS
+
+
+def _is_inverse_side(p: URIRef) -> bool:
+    """The generated direction of an inverse pair (drawn once, from the declared side)."""
+    return str(p).endswith("Of") or p in (SD.mitigates, SD.coined, SD.readingFor, SD.linkedFrom, FOAF.made)
+
+
+def _fallback_position(i: int) -> tuple[float, float]:
+    import math
+
+    angle = i * 2.399963  # golden angle: an even spiral when no layout was computed
+    r = math.sqrt(i + 1) / 20
+    return 0.5 + r * math.cos(angle), 0.5 + r * math.sin(angle)
+
+
+def read_queries(root: Path) -> tuple[list[SavedQuery], list[Diagnostic]]:
+    """Saved queries: ``queries/*.rq`` under the content folder, with their title comments."""
+    out: list[SavedQuery] = []
+    problems: list[Diagnostic] = []
+    folder = root / "queries"
+    if not folder.is_dir():
+        return out, problems
+    for path in sorted(folder.glob("*.rq")):
+        rel = RelPath(path.relative_to(root).as_posix())
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(make(rel, 0, 0, "unreadable-file", str(exc)))
+            continue
+        title, description = path.stem.replace("-", " ").capitalize(), ""
+        for line in text.splitlines()[:5]:
+            if line.lower().startswith("# title:"):
+                title = line.split(":", 1)[1].strip()
+            elif line.lower().startswith("# description:"):
+                description = line.split(":", 1)[1].strip()
+        out.append(SavedQuery(slugify(path.stem), title, description, text, rel))
+    return out, problems

@@ -1,0 +1,132 @@
+"""Stage 7, writing: the only module that writes the site folder.
+
+A build is written into a fresh sibling folder and swapped in at the end, so an interrupted
+build leaves the previous site whole. Files whose bytes did not change are hard-linked from the
+previous site instead of written again. A manifest lists every file sdwiki wrote; a folder
+holding anything else is never replaced, so no file sdwiki did not write is ever deleted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = ".sdwiki-manifest.json"
+
+
+class WriteError(Exception):
+    """The output folder cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteReport:
+    files: int
+    written: int
+    """Files whose bytes changed (the rest were linked from the previous build)."""
+
+
+def check_output(output: Path, content: Path) -> None:
+    """Refuse folders a build must never replace."""
+    out = output.resolve()
+    src = content.resolve()
+    home = Path.home().resolve()
+    if out == Path(out.anchor) or out == home:
+        raise WriteError(f"{output}: refusing to build into {'/' if out == Path(out.anchor) else 'the home folder'}")
+    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+        raise WriteError(f"{output}: refusing to build into the content folder, inside it, or above it")
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"{output}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        manifest = _read_manifest(out)
+        if manifest is None:
+            raise WriteError(f"{output}: not empty and not a site sdwiki built; refusing to replace it")
+        for path in _files(out):
+            if path != MANIFEST and path not in manifest:
+                raise WriteError(f"{output}/{path} was not written by sdwiki; refusing to replace the folder")
+
+
+def _read_manifest(folder: Path) -> dict[str, str] | None:
+    try:
+        data = json.loads((folder / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
+
+
+def _files(folder: Path) -> list[str]:
+    out = []
+    for dirpath, _dirnames, filenames in os.walk(folder):
+        for name in filenames:
+            out.append((Path(dirpath) / name).relative_to(folder).as_posix())
+    return sorted(out)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_site(
+    output: Path,
+    files: Mapping[str, bytes],
+    copies: Mapping[str, Path] | None = None,
+    post: Callable[[Path], None] | None = None,
+) -> WriteReport:
+    """Write ``files`` (and copy ``copies``) as the new site in ``output``, atomically."""
+    output = output.absolute()
+    staging = output.parent / f".{output.name}.sdwiki-new"
+    previous = output.parent / f".{output.name}.sdwiki-old"
+    for leftover in (staging, previous):
+        if leftover.exists():  # an interrupted build's folder: only sdwiki writes these names
+            shutil.rmtree(leftover)
+    old = _read_manifest(output) or {} if output.is_dir() else {}
+    staging.mkdir(parents=True)
+    written = 0
+    items: dict[str, bytes | Path] = {**files, **(copies or {})}
+    for rel in sorted(items):
+        item = items[rel]
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = item if isinstance(item, bytes) else item.read_bytes()
+        if old.get(rel) == _digest(data) and (output / rel).is_file():
+            try:
+                os.link(output / rel, target)
+                continue
+            except OSError:
+                pass
+        target.write_bytes(data)
+        written += 1
+    if post is not None:
+        post(staging)
+    manifest = {rel: _digest((staging / rel).read_bytes()) for rel in _files(staging)}
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
+    if output.exists():
+        if not _exchange(staging, output):
+            os.rename(output, previous)
+            os.rename(staging, output)
+            staging = previous
+        shutil.rmtree(staging)
+    else:
+        os.rename(staging, output)
+    return WriteReport(len(manifest), written)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2); False where that is not available."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return bool(result == 0)
