@@ -78,7 +78,7 @@ _PIVOTS = 128
 _LAYOUT_ITERATIONS = 60
 _MAX_PATHS = 100
 _SHOWN = 12
-"""Members of a community named in the text report (the JSON report names them all)."""
+"""Members of a community named in the text report, notes first (the JSON report names all)."""
 _MAX_CYCLES = 50
 _MAX_CYCLE_LENGTH = 6
 
@@ -138,7 +138,8 @@ class Analysis:
         return self.central("thinker", k)
 
     def related(self, iri: str, k: int = 8, kind: str | None = None) -> list[tuple[str, float]]:
-        """Nodes sharing neighbours with ``iri``, by Adamic-Adar score (rare neighbours count more).
+        """Nodes sharing neighbours with ``iri``, by Adamic-Adar score (rare neighbours count more;
+        nodes already related to ``iri`` are included when they share neighbours too).
 
         ``kind`` keeps only nodes of that kind (e.g. ``concept`` for a concept page).
         """
@@ -497,10 +498,12 @@ def _stats_text(a: Analysis, data: Mapping[str, object]) -> str:
         ]
     lines += ["", f"Communities ({len(a.communities)})"]
     for i, members in enumerate(a.communities, start=1):
-        names = ", ".join(a.labels[m] for m in members[:_SHOWN])
-        if len(members) > _SHOWN:
-            names += f" and {len(members) - _SHOWN} more"
-        lines += textwrap.wrap(f"{i}. ({len(members)}) {names}", 100, initial_indent="  ", subsequent_indent="       ")
+        shown = ([m for m in members if m in a.notes] or members)[:_SHOWN]
+        names = ", ".join(a.labels[m] for m in shown)
+        if len(members) > len(shown):
+            names += f" and {len(members) - len(shown)} more"
+        entry = f"{i}. ({len(members)}) {names}"
+        lines += textwrap.wrap(entry, 100, initial_indent="  ", subsequent_indent="     ", break_on_hyphens=False)
     for title, found in (
         ("Orphan notes (no relation in or out)", a.orphans),
         ("Concepts without a definition", a.missing_definition),
@@ -526,6 +529,8 @@ def explain_path(project: Project, a: str, b: str, all_paths: bool) -> str:
     path printed is, of the shortest, the one that says most (fewest bare wikilinks)."""
     g = network(project)
     source, target = _find(project, g, a), _find(project, g, b)
+    if source == target:
+        return f"{_label(g, source)}\n"
     view = nx.Graph()
     view.add_nodes_from(sorted(g.nodes))
     view.add_edges_from(sorted((s, t) for s, t in g.edges()))
@@ -564,8 +569,6 @@ def _path_order(hops: list[_Hop]) -> tuple[int, list[_Hop]]:
 
 
 def _format(g: nx.MultiDiGraph, hops: list[_Hop]) -> str:
-    if not hops:
-        return ""
     text = _label(g, hops[0][0])
     for _, v, relation, forward, _ in hops:
         arrow = f"—{relation}→" if forward else f"←{relation}—"

@@ -10,13 +10,15 @@ from pathlib import Path
 
 from rdflib import URIRef
 
+from sdwiki.analytics import Analysis
+from sdwiki.extract import NoteGraph
 from sdwiki.pipeline import ContentError, Project, load_project
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
 from sdwiki.site import Link, SavedQuery, Site, SiteInput, read_queries
 from sdwiki.write import WriteError, check_output, write_site
 
-STATIC = ("style.css", "graph.js", "sparql.js", "site.js")
+STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
 
 
 class BuildError(Exception):
@@ -47,17 +49,20 @@ def build_site(content: Path, output: Path, settings: Settings, *, search: bool 
 
 def render_files(project: Project, settings: Settings) -> tuple[dict[str, bytes], dict[str, Path]]:
     """Every file of the site, in memory (and the attachments and static files to copy)."""
+    from sdwiki.analytics import analyse
     from sdwiki.export import export
     from sdwiki.graph import nquads
+    from sdwiki.pipeline import analytics_graph
 
     queries, _ = read_queries(project.root)
+    analysis = analyse(project)
+    measures = analytics_graph(project, analysis)
     graphs = project.ordered_graphs()
-    data = SiteInput(project=project, title=settings.title, queries=tuple(queries))
-    data = _with_analytics(data, project)
+    data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     site = Site(data)
-    data.query_results.update(_query_results(project, site, queries))
+    data.query_results.update(_query_results(project, site, queries, measures))
     files = site.build()
-    files["data/graph.nq"] = nquads(graphs, with_default=True).encode("utf-8")
+    files["data/graph.nq"] = nquads([*graphs, measures], with_default=True).encode("utf-8")
     files["data/graph.ttl"] = export(graphs, "ttl").encode("utf-8")
     files["data/graph.jsonld"] = export(graphs, "jsonld").encode("utf-8")
     copies: dict[str, Path] = {}
@@ -72,31 +77,27 @@ def render_files(project: Project, settings: Settings) -> tuple[dict[str, bytes]
     return files, copies
 
 
-def _with_analytics(data: SiteInput, project: Project) -> SiteInput:
-    from sdwiki import analytics
-
-    analyse = getattr(analytics, "analyse", None)
-    if analyse is None:
-        return data
-    result = analyse(project)
+def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:
     return replace(
         data,
-        centrality=dict(result.pagerank),
-        communities=dict(result.community_of),
-        layout=dict(result.layout),
-        related=lambda iri: list(result.related(iri, 8)),
+        centrality=dict(analysis.pagerank),
+        communities=dict(analysis.community_of),
+        layout=dict(analysis.layout),
+        related=lambda iri: list(analysis.related(iri, 8, kind=analysis.kinds.get(iri))),
     )
 
 
 QueryTable = tuple[tuple[str, ...], list[list[Link]]]
 
 
-def _query_results(project: Project, site: Site, queries: list[SavedQuery]) -> dict[str, QueryTable]:
+def _query_results(
+    project: Project, site: Site, queries: list[SavedQuery], measures: NoteGraph
+) -> dict[str, QueryTable]:
     """Each saved query's answer, for its page (readable with JavaScript off)."""
     from sdwiki.query import QueryError, run
 
     out: dict[str, QueryTable] = {}
-    ds = project.dataset()
+    ds = project.dataset(extra=[measures])
     for q in queries:
         try:
             answer = run(ds, q.text, limit=1000)

@@ -116,8 +116,10 @@ def query(query: str, content: Path | None, fmt: str, engine: str | None, endpoi
         except RemoteError as exc:
             _fail(str(exc))
         return
+    from sdwiki.pipeline import analytics_graph
+
     project = _project(content, settings)
-    ds = project.dataset(engine or settings.engine)  # type: ignore[arg-type]
+    ds = project.dataset(engine or settings.engine, [analytics_graph(project)])  # type: ignore[arg-type]
     try:
         answer = run(ds, text, engine=engine or settings.engine, limit=settings.result_limit)
     except QueryError as exc:

@@ -45,7 +45,24 @@ def export(note_graphs: list[NoteGraph], fmt: str) -> str:
     if fmt == "ttl":
         return str(union_graph(note_graphs).serialize(format="turtle"))
     if fmt == "jsonld":
-        return str(union_graph(note_graphs).serialize(format="json-ld", auto_compact=True))
+        return stable_jsonld(union_graph(note_graphs))
     if fmt == "trig":
         return str(dataset(note_graphs).serialize(format="trig"))
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def stable_jsonld(graph: Graph) -> str:
+    """JSON-LD with a stable order (nodes by @id, keys sorted, value lists sorted)."""
+    import json
+
+    data = json.loads(graph.serialize(format="json-ld", auto_compact=True))
+
+    def order(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: order(v) for k, v in sorted(value.items())}
+        if isinstance(value, list):
+            items = [order(v) for v in value]
+            return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False))
+        return value
+
+    return json.dumps(order(data), indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +38,9 @@ class Project:
     diagnostics: tuple[Diagnostic, ...]
     """Every diagnostic of every stage, sorted."""
 
-    def dataset(self, engine: Engine = "oxigraph") -> Dataset:
-        return build_dataset(self.ordered_graphs(), engine)
+    def dataset(self, engine: Engine = "oxigraph", extra: Sequence[NoteGraph] = ()) -> Dataset:
+        """The graph as a queryable dataset (plus ``extra`` graphs, e.g. the analytics)."""
+        return build_dataset([*self.ordered_graphs(), *extra], engine)
 
     def ordered_graphs(self) -> list[NoteGraph]:
         return [self.note_graphs[p] for p in sorted(self.note_graphs)]
@@ -74,3 +76,12 @@ def analyse(
 def load_project(root: Path, base: str = DEFAULT_BASE) -> Project:
     notes, attachments, problems = read_notes(root)
     return analyse(notes, attachments, problems, root, base)
+
+
+def analytics_graph(project: Project, analysis: object | None = None) -> NoteGraph:
+    """The network measures (PageRank, betweenness, community) as their own named graph."""
+    from sdwiki.analytics import Analysis, analyse, analytics_graph_iri, analytics_triples
+
+    result = analysis if isinstance(analysis, Analysis) else analyse(project)
+    iri = analytics_graph_iri(project.registry.base)
+    return NoteGraph(RelPath(""), iri, iri, tuple(analytics_triples(result, project.registry.base)), ())

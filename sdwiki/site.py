@@ -448,6 +448,7 @@ class Site:
         """The page's own description in Turtle and JSON-LD (its triples and its parts')."""
         from rdflib import Graph
 
+        from sdwiki.export import stable_jsonld
         from sdwiki.ontology import PREFIXES
 
         g = Graph()
@@ -462,7 +463,7 @@ class Site:
         folder = page.rsplit("/", 1)[0]
         return {
             f"{folder}/data.ttl": g.serialize(format="turtle").encode("utf-8"),
-            f"{folder}/data.jsonld": g.serialize(format="json-ld", auto_compact=True).encode("utf-8"),
+            f"{folder}/data.jsonld": stable_jsonld(g).encode("utf-8"),
         }
 
     # -- site pages -----------------------------------------------------------------------

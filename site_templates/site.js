@@ -3,7 +3,18 @@
   "use strict";
   var el = document.getElementById("search");
   if (!el || typeof PagefindUI === "undefined") return;
-  var ui = new PagefindUI({ element: "#search", showSubResults: true, showImages: false });
+  var ui = new PagefindUI({ element: "#search", showSubResults: true, showImages: false, baseUrl: "../" });
+  // Give Pagefind's input a visible label.
+  var tries = 0;
+  (function label() {
+    var input = el.querySelector(".pagefind-ui__search-input");
+    if (!input) { if (tries++ < 50) setTimeout(label, 20); return; }
+    input.id = "search-page-input";
+    var l = document.createElement("label");
+    l.htmlFor = input.id;
+    l.textContent = "Search the wiki for";
+    el.parentNode.insertBefore(l, el);
+  })();
   var q = new URLSearchParams(window.location.search).get("q");
   if (q) ui.triggerSearch(q);
 })();

@@ -170,6 +170,7 @@ def test_the_known_shortest_path_with_directions(vault: Path) -> None:
     project = shared_thinkers(vault)
     out = explain_path(project, "Security Dilemma", "Deterrence", all_paths=False)
     assert out == "Security Dilemma —key thinker→ Robert Jervis ←key thinker— Deterrence\n"
+    assert explain_path(project, "Jervis", "Robert Jervis", all_paths=True) == "Robert Jervis\n"
     back = explain_path(project, "deterrence", "security dilemma", all_paths=False)
     assert back == "Deterrence —key thinker→ Robert Jervis ←key thinker— Security Dilemma\n"
 
