@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 
-from rdflib import Dataset, Graph
+from rdflib import RDF, XSD, BNode, Dataset, Graph, Literal, URIRef
+from rdflib.term import Node
 
-from sdwiki.extract import NoteGraph
+from sdwiki.extract import NoteGraph, Triple
 from sdwiki.graph import nquads, nt_term
 from sdwiki.ontology import PREFIXES
 
@@ -43,26 +46,72 @@ def export(note_graphs: list[NoteGraph], fmt: str) -> str:
         lines = {f"{nt_term(s)} {nt_term(p)} {nt_term(o)} .\n" for ng in note_graphs for s, p, o in ng.triples}
         return "".join(sorted(lines))
     if fmt == "ttl":
-        return str(union_graph(note_graphs).serialize(format="turtle"))
+        return turtle(t for ng in note_graphs for t in ng.triples)
     if fmt == "jsonld":
-        return stable_jsonld(union_graph(note_graphs))
+        return jsonld(t for ng in note_graphs for t in ng.triples)
     if fmt == "trig":
         return str(dataset(note_graphs).serialize(format="trig"))
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def stable_jsonld(graph: Graph) -> str:
-    """JSON-LD with a stable order (nodes by @id, keys sorted, value lists sorted)."""
-    import json
+_LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
-    data = json.loads(graph.serialize(format="json-ld", auto_compact=True))
 
-    def order(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: order(v) for k, v in sorted(value.items())}
-        if isinstance(value, list):
-            items = [order(v) for v in value]
-            return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False))
-        return value
+def _grouped(triples: Iterable[Triple]) -> dict[Node, dict[Node, list[Node]]]:
+    out: dict[Node, dict[Node, dict[Node, None]]] = {}
+    for s, p, o in triples:
+        out.setdefault(s, {}).setdefault(p, {})[o] = None
+    return {
+        s: {p: sorted(os, key=nt_term) for p, os in sorted(ps.items(), key=lambda kv: str(kv[0]))}
+        for s, ps in sorted(out.items(), key=lambda kv: str(kv[0]))
+    }
 
-    return json.dumps(order(data), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+def _curie(term: Node) -> str:
+    text = str(term)
+    for prefix, ns in PREFIXES.items():
+        if text.startswith(ns) and _LOCAL.match(text[len(ns) :]):
+            return f"{prefix}:{text[len(ns) :]}"
+    return nt_term(term)
+
+
+def turtle(triples: Iterable[Triple]) -> str:
+    """Turtle, written directly (fast and deterministic): sorted subjects, predicates, objects."""
+    lines = [f"@prefix {p}: <{ns}> ." for p, ns in PREFIXES.items()]
+    lines.append("")
+    for s, ps in _grouped(triples).items():
+        parts = []
+        for p, objs in ps.items():
+            pred = "a" if p == RDF.type else _curie(p)
+            values = ", ".join(_curie(o) if isinstance(o, URIRef) else nt_term(o) for o in objs)
+            parts.append(f"{pred} {values}")
+        lines.append(f"{nt_term(s)} " + " ;\n    ".join(parts) + " .\n")
+    return "\n".join(lines)
+
+
+def _jsonld_value(o: Node) -> dict[str, str]:
+    if isinstance(o, URIRef):
+        return {"@id": str(o)}
+    if isinstance(o, BNode):
+        return {"@id": f"_:{o}"}
+    assert isinstance(o, Literal)
+    value: dict[str, str] = {"@value": str(o)}
+    if o.language:
+        value["@language"] = o.language
+    elif o.datatype is not None and str(o.datatype) != str(XSD.string):
+        value["@type"] = str(o.datatype)
+    return value
+
+
+def jsonld(triples: Iterable[Triple]) -> str:
+    """Expanded JSON-LD, written directly (fast and deterministic)."""
+    nodes = []
+    for s, ps in _grouped(triples).items():
+        node: dict[str, object] = {"@id": str(s) if isinstance(s, URIRef) else f"_:{s}"}
+        for p, objs in ps.items():
+            if p == RDF.type:
+                node["@type"] = [str(o) for o in objs]
+            else:
+                node[str(p)] = [_jsonld_value(o) for o in objs]
+        nodes.append(node)
+    return json.dumps(nodes, indent=1, ensure_ascii=False) + "\n"

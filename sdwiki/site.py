@@ -446,25 +446,35 @@ class Site:
 
     def entity_data(self, iri: URIRef, page: str) -> dict[str, bytes]:
         """The page's own description in Turtle and JSON-LD (its triples and its parts')."""
-        from rdflib import Graph
+        from sdwiki.export import jsonld, turtle
 
-        from sdwiki.export import stable_jsonld
-        from sdwiki.ontology import PREFIXES
-
-        g = Graph()
-        for prefix, ns in PREFIXES.items():
-            g.bind(prefix, ns)
-        prefix = str(iri) + "/"
-        for s, ps in self.facts.out.items():
-            if s == iri or str(s).startswith(prefix):
-                for p, objs in ps.items():
-                    for o in objs:
-                        g.add((s, p, o))
+        triples = [
+            (s, p, o)
+            for s in [iri, *self.parts.get(iri, ())]
+            for p, objs in self.facts.out.get(s, {}).items()
+            for o in objs
+        ]
         folder = page.rsplit("/", 1)[0]
         return {
-            f"{folder}/data.ttl": g.serialize(format="turtle").encode("utf-8"),
-            f"{folder}/data.jsonld": stable_jsonld(g).encode("utf-8"),
+            f"{folder}/data.ttl": turtle(triples).encode("utf-8"),
+            f"{folder}/data.jsonld": jsonld(triples).encode("utf-8"),
         }
+
+    @cached_property
+    def parts(self) -> dict[URIRef, list[URIRef]]:
+        """For each page resource, the resources that belong to it (IRIs under its own)."""
+        out: dict[URIRef, list[URIRef]] = defaultdict(list)
+        pages = self.entity_pages
+        for s in self.facts.out:
+            text = str(s)
+            # a part's IRI is the owner's IRI followed by "/..."; owners have two path segments
+            rest = text[len(self.base) :] if text.startswith(self.base) else ""
+            segments = rest.split("/")
+            if len(segments) > 2:
+                owner = URIRef(self.base + "/".join(segments[:2]))
+                if owner in pages:
+                    out[owner].append(s)
+        return out
 
     # -- site pages -----------------------------------------------------------------------
     def index_page(self) -> bytes:
