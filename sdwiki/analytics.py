@@ -26,13 +26,13 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-from rdflib import RDF, RDFS, Literal, URIRef
-from rdflib.namespace import DCTERMS, SKOS, XSD
+from rdflib import Literal, URIRef
 
 from sdwiki.extract import Triple
 from sdwiki.ontology import SD, Ontology
 from sdwiki.pipeline import Project
 from sdwiki.registry import key
+from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
 
 SEED = 42
 """The seed of every random choice (Louvain, sampled betweenness, layout)."""

@@ -8,10 +8,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from rdflib import URIRef
+from rdflib import Dataset, URIRef
 
 from sdwiki.analytics import Analysis
-from sdwiki.extract import NoteGraph
 from sdwiki.pipeline import ContentError, Project, load_project
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
@@ -25,12 +24,17 @@ class BuildError(Exception):
     """The build cannot start or cannot write its output."""
 
 
+def cache_dir(output: Path) -> Path:
+    """Where parsed notes are cached: beside the site, never inside the content folder."""
+    return output.absolute().parent / f".{output.name}.sdwiki-cache"
+
+
 def build_site(content: Path, output: Path, settings: Settings, *, search: bool = True) -> str:
     """Build the whole site; returns a one-line report."""
     start = time.perf_counter()
     try:
         check_output(output, content)
-        project = load_project(content, settings.base_iri)
+        project = load_project(content, settings.base_iri, cache_dir(output))
     except (ContentError, WriteError) as exc:
         raise BuildError(str(exc)) from exc
     files, copies = render_files(project, settings)
@@ -51,18 +55,19 @@ def render_files(project: Project, settings: Settings) -> tuple[dict[str, bytes]
     """Every file of the site, in memory (and the attachments and static files to copy)."""
     from sdwiki.analytics import analyse
     from sdwiki.export import export
-    from sdwiki.graph import nquads
+    from sdwiki.graph import load_nquads, nquads
     from sdwiki.pipeline import analytics_graph
 
     queries, _ = read_queries(project.root)
     analysis = analyse(project)
     measures = analytics_graph(project, analysis)
     graphs = project.ordered_graphs()
+    all_quads = nquads([*graphs, measures], with_default=True)
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     site = Site(data)
-    data.query_results.update(_query_results(project, site, queries, measures))
+    data.query_results.update(_query_results(load_nquads(all_quads), site, queries))
     files = site.build()
-    files["data/graph.nq"] = nquads([*graphs, measures], with_default=True).encode("utf-8")
+    files["data/graph.nq"] = all_quads.encode("utf-8")
     files["data/graph.ttl"] = export(graphs, "ttl").encode("utf-8")
     files["data/graph.jsonld"] = export(graphs, "jsonld").encode("utf-8")
     copies: dict[str, Path] = {}
@@ -90,14 +95,11 @@ def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:
 QueryTable = tuple[tuple[str, ...], list[list[Link]]]
 
 
-def _query_results(
-    project: Project, site: Site, queries: list[SavedQuery], measures: NoteGraph
-) -> dict[str, QueryTable]:
+def _query_results(ds: Dataset, site: Site, queries: list[SavedQuery]) -> dict[str, QueryTable]:
     """Each saved query's answer, for its page (readable with JavaScript off)."""
     from sdwiki.query import QueryError, run
 
     out: dict[str, QueryTable] = {}
-    ds = project.dataset(extra=[measures])
     for q in queries:
         try:
             answer = run(ds, q.text, limit=1000)

@@ -6,12 +6,13 @@ import json
 import re
 from collections.abc import Iterable
 
-from rdflib import RDF, XSD, BNode, Dataset, Graph, Literal, URIRef
+from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph, Triple
 from sdwiki.graph import nquads, nt_term
 from sdwiki.ontology import PREFIXES
+from sdwiki.terms import RDF, XSD
 
 RDF_FORMATS = ("ttl", "nt", "nq", "trig", "jsonld")
 
@@ -57,12 +58,20 @@ def export(note_graphs: list[NoteGraph], fmt: str) -> str:
 _LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
+def _order(term: Node) -> tuple[str, str, str]:
+    """A cheap total order on terms: kind, text, then datatype or language."""
+    if type(term) is Literal:
+        lit: Literal = term
+        return ("2", str(lit), lit.language or str(lit.datatype or ""))
+    return ("1" if type(term) is URIRef else "3", str(term), "")
+
+
 def _grouped(triples: Iterable[Triple]) -> dict[Node, dict[Node, list[Node]]]:
     out: dict[Node, dict[Node, dict[Node, None]]] = {}
     for s, p, o in triples:
         out.setdefault(s, {}).setdefault(p, {})[o] = None
     return {
-        s: {p: sorted(os, key=nt_term) for p, os in sorted(ps.items(), key=lambda kv: str(kv[0]))}
+        s: {p: sorted(os, key=_order) for p, os in sorted(ps.items(), key=lambda kv: str(kv[0]))}
         for s, ps in sorted(out.items(), key=lambda kv: str(kv[0]))
     }
 
@@ -83,23 +92,27 @@ def turtle(triples: Iterable[Triple]) -> str:
         parts = []
         for p, objs in ps.items():
             pred = "a" if p == RDF.type else _curie(p)
-            values = ", ".join(_curie(o) if isinstance(o, URIRef) else nt_term(o) for o in objs)
+            values = ", ".join(_curie(o) if type(o) is URIRef else nt_term(o) for o in objs)
             parts.append(f"{pred} {values}")
         lines.append(f"{nt_term(s)} " + " ;\n    ".join(parts) + " .\n")
     return "\n".join(lines)
 
 
+_XSD_STRING = str(XSD.string)
+
+
 def _jsonld_value(o: Node) -> dict[str, str]:
-    if isinstance(o, URIRef):
+    kind = type(o)
+    if kind is URIRef:
         return {"@id": str(o)}
-    if isinstance(o, BNode):
+    if kind is BNode:
         return {"@id": f"_:{o}"}
-    assert isinstance(o, Literal)
-    value: dict[str, str] = {"@value": str(o)}
-    if o.language:
-        value["@language"] = o.language
-    elif o.datatype is not None and str(o.datatype) != str(XSD.string):
-        value["@type"] = str(o.datatype)
+    lit: Literal = o  # type: ignore[assignment]
+    value: dict[str, str] = {"@value": str(lit)}
+    if lit.language:
+        value["@language"] = lit.language
+    elif lit.datatype is not None and lit.datatype != _XSD_STRING:
+        value["@type"] = str(lit.datatype)
     return value
 
 
@@ -114,4 +127,4 @@ def jsonld(triples: Iterable[Triple]) -> str:
             else:
                 node[str(p)] = [_jsonld_value(o) for o in objs]
         nodes.append(node)
-    return json.dumps(nodes, indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(nodes, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -12,8 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rdflib import RDF, RDFS, Literal, URIRef
-from rdflib.namespace import DCTERMS, SKOS, XSD
+from rdflib import Literal, URIRef
 from rdflib.term import Node
 
 from sdwiki import frontmatter
@@ -23,6 +22,7 @@ from sdwiki.ontology import SD, Ontology, SectionMapping, heading_qualifier
 from sdwiki.registry import Registry, key, plain
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
+from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
 from sdwiki.types import RelPath
 
 Triple = tuple[URIRef, URIRef, Node]

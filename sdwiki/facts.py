@@ -11,10 +11,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rdflib import RDF, RDFS, Literal, URIRef
+from rdflib import Literal, URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
+from sdwiki.terms import RDF, RDFS, SD
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,6 @@ class Facts:
         return self.into.get(o, {}).get(p, [])
 
     def position(self, s: URIRef) -> int:
-        from sdwiki.ontology import SD
-
         v = self.value(s, SD.position)
         return int(v) if isinstance(v, Literal) and str(v).isdigit() else 0
 
@@ -60,7 +59,7 @@ def index(note_graphs: Iterable[NoteGraph]) -> Facts:
     for ng in note_graphs:
         for s, p, o in ng.triples:
             out[s][p][o] = None
-            if isinstance(o, URIRef):
+            if type(o) is URIRef:
                 into[o][p][s] = None
     return Facts(
         {s: {p: list(os) for p, os in ps.items()} for s, ps in out.items()},

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Literal as Lit
 
-from rdflib import BNode, Dataset, Graph, Literal
+from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
@@ -43,24 +43,27 @@ def quads(note_graphs: Iterable[NoteGraph]) -> Iterator[tuple[Node, Node, Node, 
             yield s, p, o, g
 
 
+def load_nquads(text: str) -> Dataset:
+    """An Oxigraph-backed dataset from N-Quads text (as written by :func:`nquads`)."""
+    import pyoxigraph as ox
+
+    ds = new_dataset("oxigraph")
+    ds.store._inner.load(text.encode("utf-8"), format=ox.RdfFormat.N_QUADS)  # type: ignore[attr-defined]
+    return ds
+
+
 def build_dataset(note_graphs: Iterable[NoteGraph], engine: Engine = "oxigraph") -> Dataset:
     """Load every note's triples into a new dataset, one named graph per note."""
-    ds = new_dataset(engine)
     graphs = list(note_graphs)
     if engine == "oxigraph":
-        import pyoxigraph as ox
-
         # one native parse of N-Quads text is far faster than adding terms one by one
-        text = nquads(graphs, with_default=True)
-        ds.store._inner.load(  # type: ignore[attr-defined]
-            text.encode("utf-8"), format=ox.RdfFormat.N_QUADS
-        )
-    else:
-        ds.addN(quads(graphs))
-        default = ds.default_context
-        for ng in graphs:
-            for t in ng.triples:
-                default.add(t)
+        return load_nquads(nquads(graphs, with_default=True))
+    ds = new_dataset(engine)
+    ds.addN(quads(graphs))
+    default = ds.default_context
+    for ng in graphs:
+        for t in ng.triples:
+            default.add(t)
     return ds
 
 
@@ -69,16 +72,20 @@ _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
 
 def nt_term(term: Node) -> str:
     """A term in N-Triples syntax (strings escaped, never triple-quoted)."""
-    if isinstance(term, Literal):
-        text = f'"{str(term).translate(_ESCAPES)}"'
-        if term.language:
-            return f"{text}@{term.language}"
-        if term.datatype is not None and str(term.datatype) != _XSD_STRING:
-            return f"{text}^^<{term.datatype}>"
+    kind = type(term)  # exact type checks: isinstance on rdflib terms goes through ABC machinery
+    if kind is URIRef:
+        return f"<{term}>"
+    if kind is Literal:
+        lit: Literal = term  # type: ignore[assignment]
+        text = f'"{str(lit).translate(_ESCAPES)}"'
+        if lit.language:
+            return f"{text}@{lit.language}"
+        if lit.datatype is not None and lit.datatype != _XSD_STRING:
+            return f"{text}^^<{lit.datatype}>"
         return text
-    if isinstance(term, BNode):
+    if kind is BNode:
         return f"_:{term}"
-    return f"<{term}>"
+    return nt_term(URIRef(term)) if isinstance(term, URIRef) else f"<{term}>"
 
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -91,10 +98,18 @@ def nquads(note_graphs: Iterable[NoteGraph], with_default: bool = False) -> str:
     """
     lines: list[str] = []
     default: dict[str, None] = {}
+    cache: dict[Node, str] = {}
+
+    def term(t: Node) -> str:
+        text = cache.get(t)
+        if text is None:
+            text = cache[t] = nt_term(t)
+        return text
+
     for ng in note_graphs:
         g = f"<{ng.graph}>"
         for s, p, o in ng.triples:
-            triple = f"{nt_term(s)} {nt_term(p)} {nt_term(o)}"
+            triple = f"{term(s)} {term(p)} {term(o)}"
             lines.append(f"{triple} {g} .\n")
             if with_default:
                 default[f"{triple} .\n"] = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -173,8 +174,12 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def read_note(root: Path, rel: RelPath) -> Note:
-    """Read and parse one note file; never raises for bad content."""
+def read_note(root: Path, rel: RelPath, cache: Path | None = None) -> Note:
+    """Read and parse one note file; never raises for bad content.
+
+    With ``cache`` (a folder outside the content), a note whose bytes were parsed before by
+    this version of sdwiki is loaded from there instead of parsed again.
+    """
     shown = printable_path(rel)
     try:
         with open(root / rel, "rb") as fh:
@@ -190,7 +195,28 @@ def read_note(root: Path, rel: RelPath) -> Note:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return _unreadable(rel, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", line)
-    return parse_note(rel, text, hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    if cache is None:
+        return parse_note(rel, text, digest)
+    from sdwiki import __version__
+
+    key = hashlib.sha256(f"{__version__}\0{rel}\0{digest}".encode("utf-8", "surrogatepass")).hexdigest()
+    entry = cache / "notes" / key[:2] / f"{key}.pickle"
+    try:
+        note = pickle.loads(entry.read_bytes())
+        if isinstance(note, Note) and note.path == rel and note.digest == digest:
+            return note
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError):
+        pass
+    note = parse_note(rel, text, digest)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(note, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, entry)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return note
 
 
 def _unreadable(rel: RelPath, message: str, line: int = 0) -> Note:

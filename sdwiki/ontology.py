@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rdflib import OWL, RDF, RDFS, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCTERMS, FOAF, PROV, SKOS, XSD
+from rdflib import Graph, Literal, URIRef
 
 from sdwiki.resources import ontology_dir
+from sdwiki.terms import DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SD, SKOS, XSD
 
-SD = Namespace("https://w3id.org/sdwiki/ontology#")
+__all__ = ["PREFIXES", "SD", "Ontology", "SectionMapping", "heading_key", "heading_qualifier", "load"]
 
 PREFIXES: dict[str, str] = {
     "sd": str(SD),

@@ -47,9 +47,10 @@ def page_path(iri: URIRef, base: str) -> str | None:
 
 
 def href(from_page: str, to_path: str) -> str:
-    """The relative link from the page at ``from_page`` to the file ``to_path``."""
-    start = posixpath.dirname(from_page) or "."
-    return posixpath.relpath(to_path, start)
+    """The relative link from the page at ``from_page`` to the file ``to_path`` (both from the root)."""
+    if posixpath.dirname(from_page) == posixpath.dirname(to_path):
+        return posixpath.basename(to_path)
+    return "../" * from_page.count("/") + to_path
 
 
 def root_of(page: str) -> str:

@@ -46,11 +46,11 @@ class Project:
         return [self.note_graphs[p] for p in sorted(self.note_graphs)]
 
 
-def read_notes(root: Path) -> tuple[list[Note], list[RelPath], list[Diagnostic]]:
+def read_notes(root: Path, cache: Path | None = None) -> tuple[list[Note], list[RelPath], list[Diagnostic]]:
     if not root.is_dir():
         raise ContentError(f"{root}: content folder not found")
     paths, attachments, problems = discover(root)
-    return [read_note(root, p) for p in paths], attachments, problems
+    return [read_note(root, p, cache) for p in paths], attachments, problems
 
 
 def analyse(
@@ -73,8 +73,8 @@ def analyse(
     return Project(root, corpus, registry, onto, graphs, tuple(attachments), tuple(sorted(set(diags))))
 
 
-def load_project(root: Path, base: str = DEFAULT_BASE) -> Project:
-    notes, attachments, problems = read_notes(root)
+def load_project(root: Path, base: str = DEFAULT_BASE, cache: Path | None = None) -> Project:
+    notes, attachments, problems = read_notes(root, cache)
     return analyse(notes, attachments, problems, root, base)
 
 

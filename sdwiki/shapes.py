@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from rdflib import RDF, Graph, Literal, Namespace, URIRef
+from rdflib import Graph, Literal, Namespace, URIRef
 
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.export import union_graph
 from sdwiki.ontology import SD
 from sdwiki.pipeline import Project
+from sdwiki.terms import RDF
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import jinja2
 import markupsafe
-from rdflib import RDF, URIRef
-from rdflib.namespace import DCTERMS, FOAF, SKOS
+from rdflib import URIRef
 
 from sdwiki.diagnostics import Diagnostic, make
 from sdwiki.facts import Facts, index
@@ -26,6 +25,7 @@ from sdwiki.pipeline import Project
 from sdwiki.render import render_tokens, split_sections
 from sdwiki.resources import templates_dir
 from sdwiki.slugs import slugify
+from sdwiki.terms import DCTERMS, FOAF, RDF, SKOS
 from sdwiki.types import RelPath
 
 Context = dict[str, Any]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rdflib import OWL, RDF, RDFS, Literal, URIRef
+from rdflib import Literal, URIRef
 
 from sdwiki.ontology import SD, Ontology, load
+from sdwiki.terms import OWL, RDF, RDFS
 
 
 def _short(term: URIRef) -> str:

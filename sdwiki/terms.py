@@ -1,0 +1,52 @@
+"""Vocabulary terms as plain attributes.
+
+rdflib's namespace objects build a new URIRef on every attribute access, which dominates hot
+loops over millions of triples. These behave the same (``SD.Concept``, ``SD["x"]``,
+``str(SD)``) but create each term once and then return it as an ordinary attribute.
+"""
+
+from __future__ import annotations
+
+from rdflib import URIRef
+from rdflib.namespace import DCTERMS as _DCTERMS
+from rdflib.namespace import FOAF as _FOAF
+from rdflib.namespace import OWL as _OWL
+from rdflib.namespace import PROV as _PROV
+from rdflib.namespace import RDF as _RDF
+from rdflib.namespace import RDFS as _RDFS
+from rdflib.namespace import SKOS as _SKOS
+from rdflib.namespace import XSD as _XSD
+
+
+class Vocab:
+    """A namespace whose terms are created once and cached as attributes."""
+
+    def __init__(self, base: str) -> None:
+        self._base = base
+
+    def __getattr__(self, name: str) -> URIRef:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        term = URIRef(self._base + name)
+        setattr(self, name, term)
+        return term
+
+    def __getitem__(self, name: str) -> URIRef:
+        return URIRef(self._base + name)
+
+    def __str__(self) -> str:
+        return self._base
+
+    def __repr__(self) -> str:
+        return f"Vocab({self._base!r})"
+
+
+SD = Vocab("https://w3id.org/sdwiki/ontology#")
+RDF = Vocab(str(_RDF))
+RDFS = Vocab(str(_RDFS))
+OWL = Vocab(str(_OWL))
+XSD = Vocab(str(_XSD))
+SKOS = Vocab(str(_SKOS))
+DCTERMS = Vocab(str(_DCTERMS))
+FOAF = Vocab(str(_FOAF))
+PROV = Vocab(str(_PROV))
