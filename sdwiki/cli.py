@@ -62,11 +62,12 @@ def check(content: Path | None, strict: bool, fmt: str) -> None:
     content folder cannot be read.
     """
     from sdwiki.diagnostics import to_json
+    from sdwiki.query import check_saved_queries
     from sdwiki.shapes import validate
 
     settings = _settings()
     project = _project(content, settings)
-    diags = sorted({*project.diagnostics, *validate(project)})
+    diags = sorted({*project.diagnostics, *validate(project), *check_saved_queries(project.root)})
     if fmt == "json":
         click.echo(to_json(diags))
     else:

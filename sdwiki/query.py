@@ -13,12 +13,14 @@ import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal as Lit
 
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.query import Result
 from rdflib.term import Identifier, Node
 
+from sdwiki.diagnostics import Diagnostic
 from sdwiki.ontology import PREFIXES
 
 TABULAR_FORMATS = ("table", "csv", "tsv", "json", "xml")
@@ -319,3 +321,27 @@ def table(answer: Answer) -> str:
     n = len(answer.rows)
     lines.append(f"({n} row{'s' if n != 1 else ''}{', truncated' if answer.truncated else ''})")
     return "\n".join(lines) + "\n"
+
+
+def check_saved_queries(root: Path) -> list[Diagnostic]:
+    """Parse every saved query (``queries/*.rq``): syntax errors and refused constructs."""
+    import pyoxigraph
+
+    from sdwiki.diagnostics import make
+    from sdwiki.site import read_queries
+
+    queries, problems = read_queries(root)
+    out = list(problems)
+    empty = pyoxigraph.Store()
+    prologue = "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in PREFIXES.items())
+    for q in queries:
+        try:
+            check(q.text)
+            empty.query(prologue + q.text)
+        except QueryError as exc:
+            out.append(make(q.path, exc.line, exc.column, "bad-query", exc.message))
+        except SyntaxError as exc:
+            m = re.match(r"error at (\d+):(\d+): (.*)", str(exc), re.S)
+            line, col, msg = (int(m.group(1)) - len(PREFIXES), int(m.group(2)), m.group(3)) if m else (0, 0, str(exc))
+            out.append(make(q.path, max(line, 0), col, "bad-query", msg))
+    return out

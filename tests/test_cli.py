@@ -95,3 +95,15 @@ def test_query_syntax_error_has_position_and_exit_2(vault: Path) -> None:
     result = CliRunner().invoke(main, ["query", "SELECT * WHERE {\n  ?s ?p }", "--content", str(vault)])
     assert result.exit_code == 2
     assert "<query>:2:" in result.output
+
+
+def test_check_reports_bad_saved_queries(vault: Path) -> None:
+    (vault / "a.md").write_text("# A\n\n## Definition\nx\n", "utf-8")
+    (vault / "queries").mkdir()
+    (vault / "queries" / "bad.rq").write_text("# title: Bad\nSELECT * WHERE {\n  ?s ?p }\n", "utf-8")
+    (vault / "queries" / "remote.rq").write_text("SELECT * WHERE { SERVICE <http://x/> { ?s ?p ?o } }\n", "utf-8")
+    (vault / "queries" / "good.rq").write_text("# title: Good\nSELECT ?s WHERE { ?s a sd:Concept }\n", "utf-8")
+    result = CliRunner().invoke(main, ["check", str(vault), "--format", "json"])
+    bad = {(d["file"], d["code"]) for d in json.loads(result.stdout) if d["code"] == "bad-query"}
+    assert bad == {("queries/bad.rq", "bad-query"), ("queries/remote.rq", "bad-query")}
+    assert result.exit_code == 1
