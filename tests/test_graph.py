@@ -177,3 +177,20 @@ def test_replacing_one_note_replaces_only_its_graph(tmp_path: Path) -> None:
         defs = run(ds, 'SELECT ?d WHERE { ?c rdfs:label "Realism" ; skos:definition ?d }').rows
         assert [str(d[0]) for d in defs] == ["A changed theory."]
         (folder / "Realism.md").write_text("# Realism\n## Definition\nA theory.\n", "utf-8")
+
+
+def test_typed_frontmatter_keys_give_the_same_triples_as_sections(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "herz.md").write_text("---\ntype: thinker\n---\n# John Herz\n", "utf-8")
+    (folder / "a.md").write_text(
+        "---\ncoined_by: '[[John Herz]]'\ncoined_in: 1950\n---\n# A\n## Definition\nx\n", "utf-8"
+    )
+    (folder / "b.md").write_text(
+        "# B\n## Definition\nx\n## Key Thinkers\n- [[John Herz]] (coined term, 1950)\n", "utf-8"
+    )
+    ds = load_project(folder).dataset()
+    q = """SELECT ?p ?o WHERE {{ ?c rdfs:label "{}" ; ?p ?o
+           FILTER(?p IN (sd:coinedBy, sd:coinedIn, sd:keyThinker)) }} ORDER BY ?p ?o"""
+    assert run(ds, q.format("A")).rows == run(ds, q.format("B")).rows
+    assert len(run(ds, q.format("A")).rows) == 3
