@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -11,10 +12,12 @@ from pathlib import Path
 from rdflib import Dataset, URIRef
 
 from sdwiki.analytics import Analysis
-from sdwiki.pipeline import ContentError, Project, load_project
+from sdwiki.notes import Note, discover, read_note
+from sdwiki.pipeline import ContentError, Project, analyse
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
 from sdwiki.site import Link, SavedQuery, Site, SiteInput, read_queries
+from sdwiki.types import RelPath
 from sdwiki.write import WriteError, check_output, write_site
 
 STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
@@ -31,24 +34,67 @@ def cache_dir(output: Path) -> Path:
 
 def build_site(content: Path, output: Path, settings: Settings, *, search: bool = True) -> str:
     """Build the whole site; returns a one-line report."""
-    start = time.perf_counter()
-    try:
-        check_output(output, content)
-        project = load_project(content, settings.base_iri, cache_dir(output))
-    except (ContentError, WriteError) as exc:
-        raise BuildError(str(exc)) from exc
-    files, copies = render_files(project, settings)
-    try:
-        report = write_site(output, files, copies, post=index_search if search else None)
-    except (OSError, WriteError) as exc:
-        raise BuildError(f"{output}: cannot write the site: {exc}") from exc
-    errors = sum(d.severity == "error" for d in project.diagnostics)
-    warnings = sum(d.severity == "warning" for d in project.diagnostics)
-    took = time.perf_counter() - start
-    return (
-        f"built {report.files} files ({report.written} changed) from {len(project.corpus.notes)} notes "
-        f"in {took:.2f}s: {errors} errors, {warnings} warnings (sdwiki check for details)"
-    )
+    return SiteBuilder(search=search)(content, output, settings)
+
+
+class SiteBuilder:
+    """Builds the site, keeping what it read between builds (``serve``'s watch mode).
+
+    A rebuild re-reads only the note files whose size or modification time changed; everything
+    after reading (links, graph, pages) is recomputed from the notes in memory, and only files
+    whose bytes changed are written. With ``search="first"`` the search index is built on the
+    first build and carried over afterwards (it catches up on the next full build).
+    """
+
+    def __init__(self, search: bool | str = True) -> None:
+        self.search = search
+        self.builds = 0
+        self.project: Project | None = None
+        """The project of the last successful build."""
+        self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
+
+    def __call__(self, content: Path, output: Path, settings: Settings) -> str:
+        start = time.perf_counter()
+        try:
+            check_output(output, content)
+            project = self._read(content, output, settings)
+        except (ContentError, WriteError) as exc:
+            raise BuildError(str(exc)) from exc
+        files, copies = render_files(project, settings)
+        index = self.search is True or (self.search == "first" and self.builds == 0)
+        keep = ("pagefind/",) if self.search == "first" and not index else ()
+        try:
+            report = write_site(output, files, copies, post=index_search if index else None, keep=keep)
+        except (OSError, WriteError) as exc:
+            raise BuildError(f"{output}: cannot write the site: {exc}") from exc
+        self.builds += 1
+        self.project = project
+        errors = sum(d.severity == "error" for d in project.diagnostics)
+        warnings = sum(d.severity == "warning" for d in project.diagnostics)
+        took = time.perf_counter() - start
+        return (
+            f"built {report.files} files ({report.written} changed) from {len(project.corpus.notes)} notes "
+            f"in {took:.2f}s: {errors} errors, {warnings} warnings (sdwiki check for details)"
+        )
+
+    def _read(self, content: Path, output: Path, settings: Settings) -> Project:
+        if not content.is_dir():
+            raise ContentError(f"{content}: content folder not found")
+        paths, attachments, problems = discover(content)
+        notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
+        for rel in paths:
+            try:
+                st = os.stat(content / rel)
+                stamp = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamp = (-1, -1)
+            known = self._notes.get(rel)
+            if known is not None and known[0] == stamp and stamp[0] >= 0:
+                notes[rel] = known
+            else:
+                notes[rel] = (stamp, read_note(content, rel, cache_dir(output)))
+        self._notes = notes
+        return analyse([n for _, n in notes.values()], attachments, problems, content, settings.base_iri)
 
 
 def render_files(project: Project, settings: Settings) -> tuple[dict[str, bytes], dict[str, Path]]:

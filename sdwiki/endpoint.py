@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from sdwiki.extract import NoteGraph
 from sdwiki.graph import Engine, build_dataset, new_dataset
-from sdwiki.query import MEDIA_TYPES, Answer, QueryError, check, run, serialize
+from sdwiki.query import MEDIA_TYPES, Answer, QueryError, check, results_json, run, serialize
 
 MAX_BODY = 64 * 1024
 """The largest request body accepted (413 beyond)."""
@@ -289,7 +293,11 @@ def evaluate(ds: Dataset, graphs: frozenset[str], request: QueryRequest, limit: 
     if chosen is None:
         return _not_acceptable(answer)
     fmt, media = chosen
-    body = serialize(answer, fmt).encode("utf-8")
+    if fmt == "json" and answer.kind != "GRAPH":
+        # the same document as serialize(answer, "json"), without indentation: json's C encoder
+        body = json.dumps(results_json(answer), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    else:
+        body = serialize(answer, fmt).encode("utf-8")
     headers: tuple[Header, ...] = ((b"sdwiki-truncated", b"true"),) if answer.truncated else ()
     return Reply(200, media, body, headers)
 
@@ -330,9 +338,10 @@ def _restricted(graphs: Iterable[NoteGraph], request: QueryRequest, engine: Engi
     return ds
 
 
-def worker_main(conn: Connection) -> None:
+def worker_main(conn: Connection, parent: int) -> None:
     """A query worker: loads the graph, then answers jobs until its connection closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
+    _die_with_parent(parent)
     snapshot: Snapshot
     engine: Engine
     limit: int
@@ -376,9 +385,20 @@ def worker_main(conn: Connection) -> None:
         conn.send(reply)
 
 
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel kill this worker if the server dies (even in a long query)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the server is already gone
+        os._exit(0)
+
+
 def worker_entry() -> None:  # pragma: no cover - runs in the worker process
-    """The worker's program: ``python -c 'from sdwiki.endpoint import worker_entry; worker_entry()' FD``."""
-    worker_main(Connection(int(sys.argv[1])))
+    """The worker's program: ``python -c '…worker_entry()' FD PARENT-PID``."""
+    worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))
 
 
 # -- the worker pool (in the server process) -------------------------------------------------
@@ -403,7 +423,7 @@ def _start_worker() -> tuple[subprocess.Popen[bytes], Connection]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_PROGRAM, str(theirs.fileno())],
+            [sys.executable, "-c", _WORKER_PROGRAM, str(theirs.fileno()), str(os.getpid())],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             env=env,
@@ -427,15 +447,18 @@ class QueryPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.restarts = 0
+        self.snapshot = Snapshot(0, Path(), frozenset())
+        """The graph a new worker loads (kept current by the endpoint)."""
 
     async def start(self, snapshot: Snapshot) -> None:
         """Start every worker and wait until each holds the graph."""
+        self.snapshot = snapshot
         starting = [self._spawn(snapshot) for _ in range(self.size)]
         await asyncio.gather(*starting)
 
     async def _spawn(self, snapshot: Snapshot) -> None:
-        loop = asyncio.get_running_loop()
-        process, conn = await loop.run_in_executor(None, _start_worker)
+        # started from the event loop's thread: a worker dies with the thread that started it
+        process, conn = _start_worker()
         worker = _Worker(process, conn)
         self._all.add(worker)
         conn.send((snapshot, self.engine, self.limit, self.memory))
@@ -463,11 +486,12 @@ class QueryPool:
                 fut.set_result(message)
 
         loop.add_reader(fd, readable)
-        done, _ = await asyncio.wait({fut}, timeout=timeout)
-        if not done:
-            loop.remove_reader(fd)
-            return None
-        return fut.result()
+        try:
+            await asyncio.wait({fut}, timeout=timeout)
+        finally:
+            if not fut.done():
+                loop.remove_reader(fd)
+        return fut.result() if fut.done() else None
 
     async def _discard(self, worker: _Worker) -> None:
         self._all.discard(worker)
@@ -476,13 +500,20 @@ class QueryPool:
         worker.conn.close()
         await asyncio.get_running_loop().run_in_executor(None, worker.process.wait)
 
-    def _replace(self, worker: _Worker, snapshot: Snapshot) -> None:
+    def _replace(self, worker: _Worker) -> None:
+        """Kill ``worker`` and start another on the current graph (retrying if that fails)."""
         self.restarts += 1
 
         async def replace_it() -> None:
             await self._discard(worker)
-            if not self._closed:
-                await self._spawn(snapshot)
+            for attempt in range(5):
+                if self._closed:
+                    return
+                try:
+                    await self._spawn(self.snapshot)
+                    return
+                except (RuntimeError, OSError):
+                    await asyncio.sleep(0.5 * 2**attempt)
 
         task = asyncio.create_task(replace_it())
         self._tasks.add(task)
@@ -499,13 +530,13 @@ class QueryPool:
         try:
             worker.conn.send((snapshot.version, str(snapshot.path), request))
         except OSError:
-            self._replace(worker, snapshot)
+            self._replace(worker)
             return text_reply(503, "a query worker failed; it is being restarted", cacheable=False)
         message = await self._receive(worker, max(0.0, deadline - loop.time()))
         if isinstance(message, Reply):
             self._idle.put_nowait(worker)
             return message
-        self._replace(worker, snapshot)
+        self._replace(worker)
         if message is None and worker.process.poll() is None:
             return error_reply(QueryError(f"the time limit ({timeout:g} s) was reached", kind="timeout"))
         return text_reply(503, "query stopped: the query worker failed (too much memory?)")
@@ -585,38 +616,59 @@ class Endpoint:
         self.pool = QueryPool(workers or max(2, min(8, os.cpu_count() or 2)), engine, limit, memory)
         self.cache = _Cache()
         self._inflight: dict[object, asyncio.Task[Reply]] = {}
-        self._folder = Path(tempfile.mkdtemp(prefix="sdwiki-graph-"))
-        self.snapshot = Snapshot(0, self._folder / "graph-0.pickle", frozenset())
-        self._started = False
+        self._folder: Path | None = None
+        self.snapshot = Snapshot(0, Path(), frozenset())
+        self._versions = itertools.count(1)
 
     def update(self, note_graphs: Sequence[NoteGraph]) -> Snapshot:
-        """Make ``note_graphs`` the graph queries see (workers load it before their next query)."""
-        version = self.snapshot.version + 1
-        path = self._folder / f"graph-{version}.pickle"
+        """Make ``note_graphs`` the graph queries see (workers load it before their next query).
+
+        Call it from the event loop's thread, or before the server runs; :meth:`load` does the
+        same without blocking the loop.
+        """
+        snapshot = self._write(note_graphs)
+        self._activate(snapshot)
+        return snapshot
+
+    async def load(self, note_graphs: Sequence[NoteGraph]) -> Snapshot:
+        """:meth:`update`, writing the graph's file in a thread."""
+        snapshot = await asyncio.to_thread(self._write, note_graphs)
+        self._activate(snapshot)
+        return snapshot
+
+    def _write(self, note_graphs: Sequence[NoteGraph]) -> Snapshot:
+        version = next(self._versions)
+        path = self._files() / f"graph-{version}.pickle"
         slim = tuple(replace(g, diagnostics=()) for g in note_graphs)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(pickle.dumps(slim, protocol=pickle.HIGHEST_PROTOCOL))
         tmp.replace(path)
-        old = self.snapshot
-        self.snapshot = Snapshot(version, path, frozenset(str(g.graph) for g in note_graphs))
+        return Snapshot(version, path, frozenset(str(g.graph) for g in note_graphs))
+
+    def _activate(self, snapshot: Snapshot) -> None:
+        old, self.snapshot = self.snapshot, snapshot
+        self.pool.snapshot = snapshot
         self.cache.clear()
-        if old.version > 0:
-            stale = self._folder / f"graph-{old.version - 1}.pickle"
+        if old.version > 1:  # a worker may still be reading the previous two
+            stale = self._files() / f"graph-{old.version - 2}.pickle"
             stale.unlink(missing_ok=True)
-        return self.snapshot
 
     async def start(self) -> None:
         if self.snapshot.version == 0:
             self.update(())
         await self.pool.start(self.snapshot)
-        self._started = True
 
     async def close(self) -> None:
         await self.pool.close()
-        for p in self._folder.iterdir():
-            p.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            self._folder.rmdir()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    def _files(self) -> Path:
+        """The private folder of graph files (removed by :meth:`close`, or at exit at the latest)."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="sdwiki-graph-"))
+            weakref.finalize(self, shutil.rmtree, self._folder, True)
+        return self._folder
 
     def human_page(self) -> Reply:
         return Reply(200, "text/html; charset=utf-8", _PAGE.encode())
@@ -624,7 +676,7 @@ class Endpoint:
     async def answer(self, method: str, query_string: bytes, content_type: str, body: bytes, accept: str) -> Reply:
         """The reply to one protocol request (cached per request and graph version)."""
         snapshot = self.snapshot
-        key = (snapshot.version, method == "POST", query_string, content_type, body, accept)
+        key = (snapshot.version, method, query_string, content_type, body, accept)
         reply = self.cache.get(key)
         if reply is not None:
             return reply

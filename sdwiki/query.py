@@ -68,7 +68,7 @@ _SERVICE = re.compile(r"(?<![\w:?$])SERVICE(?![\w:-])", re.I)
 _FROM = re.compile(r"(?<![\w:?$])FROM\s+(NAMED\s+)?(<[^>]*>|[\w-]*:[\w.-]*)", re.I)
 
 
-def _blank_out(text: str) -> str:
+def blank_out(text: str) -> str:
     """The query with strings, IRIs and comments blanked (same length), keywords left."""
 
     def blank(m: re.Match[str]) -> str:
@@ -87,7 +87,7 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 
 def check(text: str, graphs: Collection[str] = ()) -> None:
     """Refuse updates, SERVICE, and FROM clauses naming anything but the dataset's own graphs."""
-    blanked = _blank_out(text)
+    blanked = blank_out(text)
     if m := _UPDATE.search(blanked):
         raise QueryError(
             f"{m.group(1).upper()} is refused: this endpoint is read-only",
@@ -137,7 +137,11 @@ def run(
         graphs = {str(c.identifier) for c in ds.contexts()}
     check(text, graphs)
     try:
-        result = ds.query(text, initNs=PREFIXES)
+        if hasattr(ds.store, "_inner") and _FROM.search(blank_out(text)):
+            # the query names its own dataset: oxrdflib would override it with the default graph
+            result = _oxigraph_own_dataset(ds, text)
+        else:
+            result = ds.query(text, initNs=PREFIXES)
         return _answer(result, limit)
     except SyntaxError as exc:  # Oxigraph: "error at L:C: message"
         m = re.match(r"error at (\d+):(\d+): (.*)", str(exc), re.S)
@@ -154,6 +158,33 @@ def run(
         raise QueryError(f"{type(exc).__name__}: {exc}", kind="syntax") from None
 
 
+def _oxigraph_own_dataset(ds: Dataset, text: str) -> Result:
+    """Run a query with FROM/FROM NAMED on the Oxigraph store directly, keeping its dataset."""
+    import pyoxigraph as ox
+    from oxrdflib._converter import from_ox  # the same conversion oxrdflib applies
+
+    store = ds.store._inner  # type: ignore[attr-defined]
+    answer = store.query(text, prefixes=PREFIXES)
+    if isinstance(answer, ox.QueryBoolean):
+        out = Result("ASK")
+        out.askAnswer = bool(answer)
+    elif isinstance(answer, ox.QuerySolutions):
+        from rdflib import Variable
+
+        out = Result("SELECT")
+        out.vars = [Variable(v.value) for v in answer.variables]
+        out.bindings = [
+            {v: from_ox(val) for v, val in zip(out.vars, row, strict=True) if val is not None}  # type: ignore[misc]
+            for row in answer
+        ]
+    else:
+        out = Result("CONSTRUCT")
+        out.graph = Graph()
+        for t in answer:
+            out.graph.add(from_ox(t))  # type: ignore[arg-type]
+    return out
+
+
 def _answer(result: Result, limit: int | None) -> Answer:
     if result.type == "ASK":
         return Answer("ASK", boolean=bool(result.askAnswer))
@@ -162,8 +193,8 @@ def _answer(result: Result, limit: int | None) -> Answer:
         for prefix, ns in PREFIXES.items():
             g.bind(prefix, ns)
         assert result.graph is not None
-        for t in result.graph:
-            g.add(t)
+        for s, p, o in result.graph:
+            g.add((s, p, _plain_literal(o) or o))
         return Answer("GRAPH", graph=g)
     variables = tuple(str(v) for v in result.vars or ())
     rows: list[tuple[Identifier | None, ...]] = []
@@ -194,7 +225,7 @@ def serialize(answer: Answer, fmt: str) -> str:
             fmt = "ttl"
         return str(answer.graph.serialize(format=_RDFLIB_GRAPH_FORMAT[fmt]))
     if fmt == "json":
-        return json.dumps(_json(answer), ensure_ascii=False, indent=1) + "\n"
+        return json.dumps(results_json(answer), ensure_ascii=False, indent=1) + "\n"
     if fmt == "xml":
         return _xml(answer)
     if fmt in ("csv", "tsv"):
@@ -202,7 +233,7 @@ def serialize(answer: Answer, fmt: str) -> str:
     return table(answer)
 
 
-def _json(answer: Answer) -> dict[str, object]:
+def results_json(answer: Answer) -> dict[str, object]:
     if answer.kind == "ASK":
         return {"head": {}, "boolean": bool(answer.boolean)}
     bindings = []

@@ -9,6 +9,7 @@ back into an :class:`~sdwiki.query.Answer` and serialised exactly as a local ans
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -23,8 +24,8 @@ from rdflib.term import Identifier
 from sdwiki.extract import NoteGraph
 from sdwiki.graph import nt_term
 from sdwiki.ontology import PREFIXES
-from sdwiki.pipeline import Project
-from sdwiki.query import Answer, QueryError, _blank_out, check, serialize
+from sdwiki.pipeline import Project, analytics_graph
+from sdwiki.query import Answer, QueryError, blank_out, check, serialize
 
 TIMEOUT = 60.0
 """Seconds to wait for a remote store before giving up."""
@@ -52,7 +53,11 @@ class _Client:
 
     def __init__(self, endpoint: str, user: str | None, password: str | None) -> None:
         parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts.port  # noqa: B018 - raises for a malformed port
+        except ValueError as exc:
+            raise RemoteError(f"{endpoint}: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RemoteError(f"{endpoint}: not an http:// or https:// address")
         self.endpoint = endpoint
         self.user = user
@@ -83,7 +88,7 @@ class _Client:
             raise RemoteError(f"cannot reach {self.endpoint}: {reason}") from None
         except TimeoutError:
             raise RemoteError(f"{self.endpoint} did not answer within {TIMEOUT:g} s") from None
-        except (OSError, ValueError) as exc:  # reset connections, digest failures, bad headers
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # resets, bad answers, bad URLs
             raise RemoteError(f"{self.endpoint}: {exc}") from None
 
     def _http_error(self, exc: urllib.error.HTTPError) -> str:
@@ -117,9 +122,12 @@ def _ntriples(note_graphs: Iterable[NoteGraph]) -> bytes:
 
 
 def publish(project: Project, endpoint: str, graph: str | None, user: str | None, password: str | None) -> int:
-    """PUT every note's named graph (or all of them into ``graph``); returns the graphs written."""
+    """PUT every note's named graph and the analytics graph (or all of them into ``graph``).
+
+    Returns the number of graphs written. The store then holds what ``sdwiki query`` queries.
+    """
     client = _Client(endpoint, user, password)
-    ordered = project.ordered_graphs()
+    ordered = [*project.ordered_graphs(), analytics_graph(project)]
     if graph is not None:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*", graph):
             raise RemoteError(f"--graph {graph!r} is not an absolute IRI")
@@ -140,7 +148,7 @@ _DECLARED = re.compile(r"\bPREFIX\s+([\w.-]*):", re.I)
 
 def query_form(text: str) -> str:
     """SELECT, ASK, CONSTRUCT or DESCRIBE: the form of a (checked) query."""
-    m = _FORM.search(_blank_out(text))
+    m = _FORM.search(blank_out(text))
     if m is None:
         raise QueryError("expected SELECT, ASK, CONSTRUCT or DESCRIBE", kind="syntax")
     return m.group(1).upper()
@@ -148,7 +156,7 @@ def query_form(text: str) -> str:
 
 def with_prefixes(text: str) -> str:
     """``text`` with the common prefixes declared (a remote store does not predeclare ours)."""
-    declared = {m.group(1) for m in _DECLARED.finditer(_blank_out(text))}
+    declared = {m.group(1) for m in _DECLARED.finditer(blank_out(text))}
     lines = [f"PREFIX {p}: <{ns}>\n" for p, ns in PREFIXES.items() if p not in declared]
     return "".join(lines) + text
 

@@ -15,6 +15,7 @@ import html
 import mimetypes
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -25,9 +26,11 @@ from urllib.parse import quote, unquote_to_bytes
 from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
+from sdwiki.build import SiteBuilder, cache_dir
 from sdwiki.endpoint import Endpoint, Header, Reply, send_reply, text_reply
 from sdwiki.extract import NoteGraph
 from sdwiki.graph import Engine
+from sdwiki.pipeline import ContentError, Project, analytics_graph, load_project
 from sdwiki.settings import Settings
 
 Builder = Callable[[Path, Path, Settings], str]
@@ -209,20 +212,31 @@ class LiveSite:
         return self.generation
 
     async def rebuild(self, changed: Iterable[Path]) -> None:
-        """Rebuild the site and the graph; what goes wrong becomes the problems shown in pages."""
+        """Rebuild the site and the graph; what goes wrong becomes the problems shown in pages.
+
+        Open pages are told to reload as soon as the site and the notes' graphs are ready; the
+        network measures (the analytics graph, as ``sdwiki query`` has it) follow a moment later.
+        """
         async with self._lock:
-            problems, graphs = await asyncio.to_thread(self._rebuild, tuple(changed))
+            problems, project = await asyncio.to_thread(self._rebuild, tuple(changed))
+            graphs = project.ordered_graphs() if project is not None else None
             if graphs is not None and self.endpoint is not None:
-                await asyncio.to_thread(self.endpoint.update, graphs)
-            self.problems = tuple(problems)
-            self.generation += 1
+                await self.endpoint.load(graphs)
             self.rebuilds += 1
-            old, self._changed = self._changed, asyncio.Event()
-            old.set()
+            self._announce(tuple(problems))
+            if project is not None and graphs is not None and self.endpoint is not None:
+                measures = await asyncio.to_thread(_analytics, project)
+                if measures is not None:
+                    await self.endpoint.load([*graphs, measures])
 
-    def _rebuild(self, changed: Sequence[Path]) -> tuple[list[str], list[NoteGraph] | None]:
-        from sdwiki.pipeline import ContentError, load_project
+    def _announce(self, problems: tuple[str, ...]) -> None:
+        """A new generation of the site: pages with an older one reload."""
+        self.problems = problems
+        self.generation += 1
+        old, self._changed = self._changed, asyncio.Event()
+        old.set()
 
+    def _rebuild(self, changed: Sequence[Path]) -> tuple[list[str], Project | None]:
         problems: list[str] = []
         if self.builder is not None:
             try:
@@ -230,22 +244,37 @@ class LiveSite:
             except Exception as exc:  # a failed build is shown in the page, never fatal
                 problems.append(f"the site could not be rebuilt: {exc}")
         try:
-            project = load_project(self.content, self.settings.base_iri)
+            built = getattr(self.builder, "project", None) if not problems else None
+            project = built if isinstance(built, Project) else None
+            if project is None:
+                project = load_project(self.content, self.settings.base_iri, cache_dir(self.site))
         except ContentError as exc:
             problems.append(str(exc))
+            return problems, None
+        except Exception as exc:  # a bug meeting odd content: shown, and the last graph stays served
+            problems.append(f"the notes could not be read: {type(exc).__name__}: {exc}")
             return problems, None
         touched = set()
         for p in changed:
             with contextlib.suppress(ValueError):
                 touched.add(p.resolve().relative_to(self.content.resolve()).as_posix())
         problems.extend(d.format() for d in project.diagnostics if d.severity == "error" or d.file in touched)
-        return problems, list(project.ordered_graphs())
+        return problems, project
 
     async def _watch(self) -> None:
+        """Rebuild on every change; if watching fails (the folder vanished…), say so and retry."""
         from watchfiles import awatch
 
-        async for changes in awatch(self.content, stop_event=self._stop, step=30, rust_timeout=1000):
-            await self.rebuild(Path(p) for _, p in changes)
+        while not self.stopping:
+            try:
+                async for changes in awatch(self.content, stop_event=self._stop, step=30, rust_timeout=1000):
+                    await self.rebuild(Path(p) for _, p in changes)
+            except Exception as exc:
+                self._announce((*self.problems, f"watching {self.content} failed: {exc}"))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), 1.0)
+                if not self.stopping:
+                    await self.rebuild(())
 
 
 # -- the application -------------------------------------------------------------------------
@@ -305,7 +334,7 @@ class App:
             return
         same_origin = not origin or origin.decode("latin-1").lower() in self.origins
         path: str = scope["path"]
-        if path == "/sparql" or (path == "/sparql/" and scope["query_string"]):
+        if path == "/sparql" or (path == "/sparql/" and b"query=" in scope["query_string"]):
             if not self.cors and (not same_origin or cross_site):
                 await send_reply(send, text_reply(403, "cross-origin requests are refused (see --cors)"))
             elif self._editor_redirect(scope):
@@ -430,6 +459,13 @@ class App:
                 return
 
 
+def _analytics(project: Project) -> NoteGraph | None:
+    try:
+        return analytics_graph(project)
+    except Exception:  # the measures are a bonus; the notes' graphs are already served
+        return None
+
+
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
@@ -471,8 +507,6 @@ def serve(content: Path, host: str, port: int, cors: bool, settings: Settings) -
     """Build, serve and watch until interrupted (Ctrl-C)."""
     import uvicorn
 
-    from sdwiki.build import build_site
-
     if not content.is_dir():
         print(f"sdwiki: {content}: content folder not found", file=sys.stderr)
         sys.exit(2)
@@ -481,9 +515,11 @@ def serve(content: Path, host: str, port: int, cors: bool, settings: Settings) -
     except OSError as exc:
         print(f"sdwiki: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         sys.exit(2)
-    site = Path(tempfile.mkdtemp(prefix="sdwiki-site-"))
+    work = Path(tempfile.mkdtemp(prefix="sdwiki-serve-"))  # the site, and whatever the builder keeps beside it
+    site = work / "site"
     try:
-        app = create_app(content, site, settings, host, sock.getsockname()[1], cors, build_site)
+        builder = SiteBuilder(search="first")  # keeps the notes between saves; re-reads only changed files
+        app = create_app(content, site, settings, host, sock.getsockname()[1], cors, builder)
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -494,7 +530,19 @@ def serve(content: Path, host: str, port: int, cors: bool, settings: Settings) -
         )
         shown = f"[{host}]" if ":" in host else host
         print(f"sdwiki: serving {content} at http://{shown}:{sock.getsockname()[1]}/ (SPARQL at /sparql)")
-        uvicorn.Server(config).run(sockets=[sock])
+        # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again under the
+        # handlers it found: make those quiet, so that the cleanup below runs and we exit with 0
+        quiet = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            for sig, handler in quiet.items():
+                signal.signal(sig, handler)
     finally:
         sock.close()
-        shutil.rmtree(site, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    print("sdwiki: stopped")
+
+
+def _ignore(signum: int, frame: object) -> None:
+    pass

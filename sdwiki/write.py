@@ -77,8 +77,12 @@ def write_site(
     files: Mapping[str, bytes],
     copies: Mapping[str, Path] | None = None,
     post: Callable[[Path], None] | None = None,
+    keep: tuple[str, ...] = (),
 ) -> WriteReport:
-    """Write ``files`` (and copy ``copies``) as the new site in ``output``, atomically."""
+    """Write ``files`` (and copy ``copies``) as the new site in ``output``, atomically.
+
+    Files of the previous site under the ``keep`` prefixes are carried over unchanged.
+    """
     output = output.absolute()
     staging = output.parent / f".{output.name}.sdwiki-new"
     previous = output.parent / f".{output.name}.sdwiki-old"
@@ -102,6 +106,13 @@ def write_site(
                 pass
         target.write_bytes(data)
         written += 1
+    for rel in sorted(old):
+        if rel.startswith(keep) and keep and rel not in items and (output / rel).is_file():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(output / rel, staging / rel)
+            except OSError:
+                shutil.copyfile(output / rel, staging / rel)
     if post is not None:
         post(staging)
     manifest = {rel: _digest((staging / rel).read_bytes()) for rel in _files(staging)}

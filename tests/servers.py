@@ -29,6 +29,9 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from sdwiki.server import Builder, create_app
+from sdwiki.settings import Settings
+
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 VIRTUOSO = "/usr/bin/virtuoso-t"
@@ -53,6 +56,21 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | 
                 return
         time.sleep(0.02)
     raise TimeoutError(f"nothing listens on {HOST}:{port} after {timeout} s")
+
+
+def wait_until_answering(url: str, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    """Until ``url``/sparql answers a query (the port opens before the first build is done)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/sparql", params={"query": "ASK {}"}, timeout=timeout).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -111,17 +129,21 @@ class ThreadedServer:
 @contextlib.contextmanager
 def sdwiki_serve(content: Path, port: int, *args: str, cwd: Path | None = None) -> Iterator[str]:
     """``sdwiki serve CONTENT --port PORT`` in a subprocess; yields its base URL."""
-    log = (cwd or content.parent) / f"serve-{port}.log"
+    folder = cwd or content.parent
+    log = folder / f"serve-{port}.log"
+    private = folder / f"tmp-{port}"  # its temporary files stay with the test's, even if it is killed
+    private.mkdir(exist_ok=True)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "sdwiki", "serve", str(content), "--port", str(port), *args],
-            cwd=cwd or content.parent,
+            cwd=folder,
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, "TMPDIR": str(private)},
         )
         try:
             try:
-                wait_for_port(port, 60, process)
+                wait_until_answering(f"http://{HOST}:{port}", 90, process)
             except (RuntimeError, TimeoutError) as exc:
                 raise RuntimeError(f"{exc}\n{log.read_text(errors='replace')}") from None
             yield f"http://{HOST}:{port}"
@@ -257,3 +279,19 @@ def _wait_online(logs: tuple[Path, ...], timeout: float) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError("no 'Server online' in the log")
+
+
+def app_server(
+    content: Path,
+    site: Path,
+    settings: Settings,
+    *,
+    builder: Builder | None = None,
+    watch: bool = False,
+    cors: bool = False,
+    workers: int = 2,
+) -> ThreadedServer:
+    """``sdwiki serve``'s application in a thread, on a free port (its Host check knows the port)."""
+    port = free_port()
+    app = create_app(content, site, settings, HOST, port, cors, builder, watch, workers)
+    return ThreadedServer(app, port)

@@ -194,3 +194,13 @@ def test_typed_frontmatter_keys_give_the_same_triples_as_sections(tmp_path: Path
            FILTER(?p IN (sd:coinedBy, sd:coinedIn, sd:keyThinker)) }} ORDER BY ?p ?o"""
     assert run(ds, q.format("A")).rows == run(ds, q.format("B")).rows
     assert len(run(ds, q.format("A")).rows) == 3
+
+
+def test_from_names_one_note_graph_on_both_engines(tmp_path: Path) -> None:
+    folder = seed_vault(tmp_path)
+    (folder / "Realism.md").write_text("# Realism\n## Definition\nA theory.\n", "utf-8")
+    project = load_project(folder)
+    own = next(str(g.graph) for g in project.ordered_graphs() if g.path == "Realism.md")
+    q = f"SELECT ?s ?p ?o FROM <{own}> WHERE {{ ?s ?p ?o }}"
+    counts = {e: len(run(project.dataset(e), q, engine=e).rows) for e in ("oxigraph", "rdflib")}  # type: ignore[arg-type]
+    assert counts["oxigraph"] == counts["rdflib"] == len(project.note_graphs["Realism.md"].triples)  # type: ignore[index]
