@@ -8,7 +8,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -64,7 +64,9 @@ class SiteInput:
     related: Callable[[str], list[tuple[str, float]]] | None = None
 
 
+@lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    """The template environment (one per process: templates are compiled once)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         autoescape=True,
