@@ -329,7 +329,7 @@ def _restricted(graphs: Iterable[NoteGraph], request: QueryRequest, engine: Engi
     by_iri = {str(g.graph): g for g in graphs}
     ds = new_dataset(engine)
     ds.default_union = False
-    default = ds.default_context
+    default = ds.default_graph
     for iri in dict.fromkeys(request.default_graphs):
         default.addN((s, p, o, default) for s, p, o in by_iri[iri].triples)
     for iri in dict.fromkeys(request.named_graphs):

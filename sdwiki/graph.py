@@ -60,7 +60,7 @@ def build_dataset(note_graphs: Iterable[NoteGraph], engine: Engine = "oxigraph")
         return load_nquads(nquads(graphs, with_default=True))
     ds = new_dataset(engine)
     ds.addN(quads(graphs))
-    default = ds.default_context
+    default = ds.default_graph
     for ng in graphs:
         for t in ng.triples:
             default.add(t)
@@ -118,7 +118,7 @@ def nquads(note_graphs: Iterable[NoteGraph], with_default: bool = False) -> str:
 
 def replace_note(ds: Dataset, old: NoteGraph | None, new: NoteGraph | None) -> None:
     """Replace one note's named graph; the default graph keeps every other note's triples."""
-    default = ds.default_context
+    default = ds.default_graph
     if old is not None:
         ds.remove_graph(Graph(identifier=old.graph))
         keep = set(new.triples) if new is not None else set()

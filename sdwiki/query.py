@@ -134,7 +134,7 @@ def run(
 ) -> Answer:
     """Check and evaluate ``text``; the common prefixes are predeclared."""
     if graphs is None:
-        graphs = {str(c.identifier) for c in ds.contexts()}
+        graphs = {str(c.identifier) for c in ds.graphs()}
     check(text, graphs)
     try:
         if hasattr(ds.store, "_inner") and _FROM.search(blank_out(text)):

@@ -65,7 +65,7 @@ def test_export_round_trips(tmp_path: Path) -> None:
     for fmt, parser in {"nq": "nquads", "trig": "trig"}.items():
         ds = Dataset()
         ds.parse(data=export(graphs, fmt), format=parser)
-        names = {str(c.identifier) for c in ds.contexts() if len(c)}
+        names = {str(c.identifier) for c in ds.graphs() if len(c)}
         assert str(graphs[0].graph) in names
         assert isomorphic(ds.graph(graphs[0].graph), Graph().parse(data=export(graphs, "nt"), format="nt"))
     assert set(RDF_FORMATS) == {"ttl", "nt", "nq", "trig", "jsonld"}
