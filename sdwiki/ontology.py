@@ -120,7 +120,9 @@ def load(folder: Path | None = None) -> Ontology:
             prop=prop,
             form=form,
             range=one(prop, RDFS.range),
-            applies_to=frozenset(o for o in g.objects(prop, SD.appliesTo) if isinstance(o, URIRef)),
+            # where a mapping may be used: sd:appliesTo, else the property's domain, else anywhere
+            applies_to=frozenset(o for o in g.objects(prop, SD.appliesTo) if isinstance(o, URIRef))
+            or frozenset(o for o in g.objects(prop, RDFS.domain) if isinstance(o, URIRef)),
             member_prop=one(prop, SD.memberProperty),
             group_prop=one(prop, SD.groupProperty),
             item_class=one(prop, SD.itemClass),
