@@ -19,7 +19,7 @@ from sdwiki import frontmatter
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.notes import Block, Note, Section, aliases
 from sdwiki.ontology import SD, Ontology, SectionMapping, heading_qualifier
-from sdwiki.registry import Registry, key, plain
+from sdwiki.registry import Registry, plain
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
@@ -515,7 +515,3 @@ def _labelled(text: str) -> tuple[str, str | None]:
         label = plain(m.group(1) + m.group(2)).rstrip(":").strip()
         return label, plain(m.group(3)) if m.group(3) else None
     return plain(text), None
-
-
-def thinker_key(name: str) -> str:
-    return key(name)

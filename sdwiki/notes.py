@@ -463,7 +463,7 @@ class _TokenReader:
 
     def sections(self) -> tuple[Section, ...]:
         """Nest the flat heading list: each section holds the deeper ones that follow it."""
-        items = [(h, tuple(b)) for h, b in self._flat if h.level > 1 or h is not self._first_h1()]
+        items = [(h, tuple(b)) for h, b in self._flat]
         pos = 0
 
         def build(min_level: int) -> list[Section]:
@@ -480,9 +480,6 @@ class _TokenReader:
         while pos < len(items):
             result.extend(build(items[pos][0].level))
         return tuple(result)
-
-    def _first_h1(self) -> Heading | None:
-        return next((h for h in self.headings if h.level == 1), None)
 
 
 def _plain_text(inline: Token) -> str:
