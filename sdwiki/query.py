@@ -134,7 +134,8 @@ def run(
 ) -> Answer:
     """Check and evaluate ``text``; the common prefixes are predeclared."""
     if graphs is None:
-        graphs = {str(c.identifier) for c in ds.graphs()}
+        # listing the named graphs costs a scan of the store: only queries with FROM need it
+        graphs = {str(c.identifier) for c in ds.graphs()} if _FROM.search(blank_out(text)) else ()
     check(text, graphs)
     try:
         if hasattr(ds.store, "_inner") and _FROM.search(blank_out(text)):
