@@ -106,6 +106,7 @@ _WORK_WORDS = (
     "Anarchy", "Order", "Fear", "Trust", "Power", "Restraint", "Alliances", "Crises", "War", "Peace", "Arms",
     "Security", "Rivalry", "Perception", "Strategy", "Empire", "Balance", "Deterrence",
 )  # fmt: skip
+_WORK_PAIRS = tuple(itertools.permutations(_WORK_WORDS, 2))
 _TOPICS = (
     "alliances", "arms races", "border disputes", "crisis bargaining", "naval competition", "nuclear strategy",
     "trade rivalry", "territorial claims", "military doctrine", "intelligence failures",
@@ -157,8 +158,8 @@ def thinker_pool(rng: random.Random, count: int) -> list[Thinker]:
     thinkers = []
     for i, sname in enumerate(surnames[:count]):
         works = []
-        for j in range(rng.randint(2, 3)):
-            a, b = rng.sample(_WORK_WORDS, 2)
+        # distinct word pairs: one title is one work, with one year
+        for j, (a, b) in enumerate(rng.sample(_WORK_PAIRS, rng.randint(2, 3))):
             title = f"{a}, {b} and {sname}'s {'Question' if j % 2 else 'Argument'}"
             works.append((title, rng.randint(1950, 2020), bool((i + j) % 2)))
         thinkers.append(Thinker(f"{_FIRST[i % len(_FIRST)]} {sname}", sname, tuple(works)))

@@ -433,9 +433,11 @@ def judge(result: SizeResult) -> list[dict[str, Value]]:
 
 
 def machine() -> dict[str, str]:
+    repo = Path(__file__).resolve().parent.parent
+
     def sh(*cmd: str) -> str:
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+            return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=repo).stdout.strip()
         except OSError:
             return "unknown"
 
@@ -455,6 +457,8 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "hugo": hugo_version(),
         "sdwiki": __version__,
+        "commit": (sh("git", "rev-parse", "--short", "HEAD") or "unknown")
+        + (" (with uncommitted changes)" if sh("git", "status", "--porcelain", "--", "sdwiki", "ontology") else ""),
     }
 
 
@@ -558,7 +562,15 @@ def report(results: dict[str, object]) -> str:
     names = list(sizes)
     header = ["measure", *(f"{int(n):,} notes" for n in names)]
     rows = [[label, *(_cell(sizes[n], m, u, b) for n in names)] for label, m, u, b in ROWS]
-    lines = _table(header, rows)
+    lines = []
+    info: dict[str, str] = results.get("machine") or {}  # type: ignore[assignment]
+    if info:
+        lines += [
+            f"sdwiki {info['sdwiki']} ({info['commit']}) · {info['nproc']} CPUs ({info['cpu']}) · "
+            f"Python {info['python']} · {info['hugo'].split(' BuildDate')[0]}",
+            "",
+        ]
+    lines += _table(header, rows)
     lines += ["", "Ratios in parentheses: to Hugo's build (times, memory) or to raw pyoxigraph (SPARQL).", ""]
     shape_rows = []
     for shape in SHAPES:
