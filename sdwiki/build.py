@@ -11,12 +11,14 @@ from pathlib import Path
 
 from rdflib import Dataset, URIRef
 
+from sdwiki import stamp
 from sdwiki.analytics import Analysis
 from sdwiki.notes import Note, discover, read_note
 from sdwiki.pipeline import ContentError, Project, analyse
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
 from sdwiki.site import Link, SavedQuery, Site, SiteInput, read_queries
+from sdwiki.timings import Timings
 from sdwiki.types import RelPath
 from sdwiki.write import WriteError, check_output, write_site
 
@@ -46,8 +48,9 @@ class SiteBuilder:
     first build and carried over afterwards (it catches up on the next full build).
     """
 
-    def __init__(self, search: bool | str = True) -> None:
+    def __init__(self, search: bool | str = True, timings: Timings | None = None) -> None:
         self.search = search
+        self.timings = timings or Timings()
         self.builds = 0
         self.project: Project | None = None
         """The project of the last successful build."""
@@ -55,32 +58,56 @@ class SiteBuilder:
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
         start = time.perf_counter()
+        index = self.search is True or (self.search == "first" and self.builds == 0)
+        cache = cache_dir(output)
+        inputs: str | None = None
         try:
             check_output(output, content)
+            if self.project is None:  # nothing in memory: maybe the last build already made this site
+                with self.timings.stage("check inputs"):
+                    inputs = stamp.input_digest(content, settings, index)
+                    last = stamp.read(cache)
+                    if stamp.up_to_date(last, inputs, output) and last is not None:
+                        return _report("up to date:", last.report, 0, time.perf_counter() - start)
             project = self._read(content, output, settings)
         except (ContentError, WriteError) as exc:
             raise BuildError(str(exc)) from exc
-        files, copies = render_files(project, settings)
-        index = self.search is True or (self.search == "first" and self.builds == 0)
+        files, copies = render_files(project, settings, self.timings)
         keep = ("pagefind/",) if self.search == "first" and not index else ()
         try:
-            report = write_site(output, files, copies, post=index_search if index else None, keep=keep)
+            with self.timings.stage("write"):
+                stamp.forget(cache)
+                report = write_site(output, files, copies, post=self._search if index else None, keep=keep)
+                counts = {
+                    "files": report.files,
+                    "notes": len(project.corpus.notes),
+                    "errors": sum(d.severity == "error" for d in project.diagnostics),
+                    "warnings": sum(d.severity == "warning" for d in project.diagnostics),
+                }
+                if inputs is not None:
+                    stamp.write(cache, stamp.Stamp(inputs, stamp.output_stats(output), counts))
         except (OSError, WriteError) as exc:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         self.builds += 1
         self.project = project
-        errors = sum(d.severity == "error" for d in project.diagnostics)
-        warnings = sum(d.severity == "warning" for d in project.diagnostics)
-        took = time.perf_counter() - start
-        return (
-            f"built {report.files} files ({report.written} changed) from {len(project.corpus.notes)} notes "
-            f"in {took:.2f}s: {errors} errors, {warnings} warnings (sdwiki check for details)"
-        )
+        return _report("built", counts, report.written, time.perf_counter() - start)
+
+    def _search(self, folder: Path) -> None:
+        with self.timings.stage("search index"):
+            index_search(folder)
 
     def _read(self, content: Path, output: Path, settings: Settings) -> Project:
         if not content.is_dir():
             raise ContentError(f"{content}: content folder not found")
-        paths, attachments, problems = discover(content)
+        with self.timings.stage("read"):
+            paths, attachments, problems = discover(content)
+            notes = self._read_notes(content, output, paths)
+        with self.timings.stage("link + extract"):
+            return analyse([n for _, n in notes.values()], attachments, problems, content, settings.base_iri)
+
+    def _read_notes(
+        self, content: Path, output: Path, paths: list[RelPath]
+    ) -> dict[RelPath, tuple[tuple[int, int], Note]]:
         notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         for rel in paths:
             try:
@@ -94,28 +121,43 @@ class SiteBuilder:
             else:
                 notes[rel] = (stamp, read_note(content, rel, cache_dir(output)))
         self._notes = notes
-        return analyse([n for _, n in notes.values()], attachments, problems, content, settings.base_iri)
+        return notes
 
 
-def render_files(project: Project, settings: Settings) -> tuple[dict[str, bytes], dict[str, Path]]:
+def _report(verb: str, counts: dict[str, int], written: int, took: float) -> str:
+    return (
+        f"{verb} {counts['files']} files ({written} changed) from {counts['notes']} notes "
+        f"in {took:.2f}s: {counts['errors']} errors, {counts['warnings']} warnings (sdwiki check for details)"
+    )
+
+
+def render_files(
+    project: Project, settings: Settings, timings: Timings | None = None
+) -> tuple[dict[str, bytes], dict[str, Path]]:
     """Every file of the site, in memory (and the attachments and static files to copy)."""
     from sdwiki.analytics import analyse
     from sdwiki.export import export
     from sdwiki.graph import load_nquads, nquads
     from sdwiki.pipeline import analytics_graph
 
+    t = timings or Timings()
     queries, _ = read_queries(project.root)
-    analysis = analyse(project)
-    measures = analytics_graph(project, analysis)
+    with t.stage("analytics"):
+        analysis = analyse(project)
+        measures = analytics_graph(project, analysis)
     graphs = project.ordered_graphs()
-    all_quads = nquads([*graphs, measures], with_default=True)
+    with t.stage("graph files"):
+        all_quads = nquads([*graphs, measures], with_default=True)
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
-    site = Site(data)
-    data.query_results.update(_query_results(load_nquads(all_quads), site, queries))
-    files = site.build()
-    files["data/graph.nq"] = all_quads.encode("utf-8")
-    files["data/graph.ttl"] = export(graphs, "ttl").encode("utf-8")
-    files["data/graph.jsonld"] = export(graphs, "jsonld").encode("utf-8")
+    with t.stage("facts index"):
+        site = Site(data)
+    with t.stage("saved queries"):
+        data.query_results.update(_query_results(load_nquads(all_quads), site, queries))
+    files = site.build(t)
+    with t.stage("graph files"):
+        files["data/graph.nq"] = all_quads.encode("utf-8")
+        files["data/graph.ttl"] = export(graphs, "ttl").encode("utf-8")
+        files["data/graph.jsonld"] = export(graphs, "jsonld").encode("utf-8")
     copies: dict[str, Path] = {}
     tdir = templates_dir()
     for name in STATIC:

@@ -177,16 +177,21 @@ def new(kind: str, title: str, content: Path | None) -> None:
 @main.command()
 @CONTENT
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Site folder (default: site).")
-def build(content: Path | None, output: Path | None) -> None:
+@click.option("--timings", is_flag=True, help="Also print the time each stage of the build took.")
+def build(content: Path | None, output: Path | None, timings: bool) -> None:
     """Build the static site from the notes."""
-    from sdwiki.build import BuildError, build_site
+    from sdwiki.build import BuildError, SiteBuilder
+    from sdwiki.timings import Timings
 
     settings = _settings()
+    stages = Timings()
     try:
-        report = build_site(content or settings.content, output or settings.output, settings)
+        report = SiteBuilder(timings=stages)(content or settings.content, output or settings.output, settings)
     except BuildError as exc:
         _fail(str(exc))
     click.echo(report, err=True)
+    if timings:
+        click.echo(stages.report(), err=True)
 
 
 @main.command()

@@ -26,6 +26,7 @@ from sdwiki.render import render_tokens, split_sections
 from sdwiki.resources import templates_dir
 from sdwiki.slugs import slugify
 from sdwiki.terms import DCTERMS, FOAF, RDF, SKOS
+from sdwiki.timings import Timings
 from sdwiki.types import RelPath
 
 Context = dict[str, Any]
@@ -159,12 +160,21 @@ class Site:
         html = self.env.get_template(template).render(**common, **ctx)
         return html.encode("utf-8")
 
-    def build(self) -> dict[str, bytes]:
+    def build(self, timings: Timings | None = None) -> dict[str, bytes]:
         """Every page and data file of the site, by output path."""
+        t = timings or Timings()
         out: dict[str, bytes] = {}
-        for iri, page in self.entity_pages.items():
-            out[page] = self.entity_page(iri, page)
-            out.update(self.entity_data(iri, page))
+        with t.stage("pages: entities"):
+            for iri, page in self.entity_pages.items():
+                out[page] = self.entity_page(iri, page)
+        with t.stage("pages: entity data"):
+            for iri, page in self.entity_pages.items():
+                out.update(self.entity_data(iri, page))
+        with t.stage("pages: index, graph, queries"):
+            self._other_pages(out)
+        return out
+
+    def _other_pages(self, out: dict[str, bytes]) -> None:
         out["index.html"] = self.index_page()
         out["graph/index.html"] = self.render("graph.html", "graph/index.html", title="Graph")
         graph = self.graph_json()
@@ -178,7 +188,6 @@ class Site:
             out[f"queries/{q.slug}/index.html"] = self.query_page(q)
         out["404.html"] = self.render("404.html", "404.html", title="Not found")
         out["sitemap.xml"] = self.sitemap(sorted(p for p in out if p.endswith(".html") and p != "404.html"))
-        return out
 
     # -- entity pages ---------------------------------------------------------------------
     def note_of(self, iri: URIRef) -> Note | None:

@@ -90,6 +90,8 @@ def write_site(
         if leftover.exists():  # an interrupted build's folder: only sdwiki writes these names
             shutil.rmtree(leftover)
     old = _read_manifest(output) or {} if output.is_dir() else {}
+    # a file changed after the manifest was written is not the file the manifest describes
+    written_at = (output / MANIFEST).stat().st_mtime_ns if old else 0
     staging.mkdir(parents=True)
     written = 0
     items: dict[str, bytes | Path] = {**files, **(copies or {})}
@@ -98,7 +100,7 @@ def write_site(
         target = staging / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         data = item if isinstance(item, bytes) else item.read_bytes()
-        if old.get(rel) == _digest(data) and (output / rel).is_file():
+        if old.get(rel) == _digest(data) and _untouched(output / rel, len(data), written_at):
             try:
                 os.link(output / rel, target)
                 continue
@@ -126,6 +128,14 @@ def write_site(
     else:
         os.rename(staging, output)
     return WriteReport(len(manifest), written)
+
+
+def _untouched(path: Path, size: int, before: int) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_size == size and st.st_mtime_ns <= before and path.is_file()
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -1,0 +1,105 @@
+"""The build stamp: what the last build read and wrote, so that a build with nothing to do does nothing.
+
+A build records a digest of its inputs — every file under the content folder (path, size,
+modification time), the settings, sdwiki's own code, templates and ontology — and the size and
+modification time of every file it wrote. The next build compares: if no input changed and the
+site is exactly as that build left it, there is nothing to do (``make``'s rule, kept strict: any
+change anywhere under the content folder, or any change to the site, means a real build).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdwiki.settings import Settings
+
+STAMP = "build-stamp.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    inputs: str
+    outputs: dict[str, tuple[int, int]]
+    report: dict[str, int]
+    """What the report of that build said: files, notes, errors, warnings."""
+
+
+def _walk_stats(folder: Path, out: list[str], skip: str = "") -> None:
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d != skip)
+        rel = os.path.relpath(dirpath, folder)
+        for name in sorted(filenames):
+            try:
+                st = os.stat(os.path.join(dirpath, name))
+            except OSError:
+                out.append(f"{rel}/{name}\0missing")
+                continue
+            out.append(f"{rel}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}")
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):  # a linked folder is read through: stamp its target's files too
+                out.append(f"{rel}/{name}\0link\0{os.path.realpath(path)}")
+
+
+def input_digest(content: Path, settings: Settings, search: bool) -> str:
+    """A digest of everything a build reads."""
+    import sdwiki
+    from sdwiki.resources import templates_dir
+
+    lines = [sdwiki.__version__, repr(settings), f"search={search}", str(content.resolve())]
+    _walk_stats(content, lines)
+    lines.append("\0code")
+    _walk_stats(Path(sdwiki.__file__).parent, lines, skip="__pycache__")
+    lines.append("\0templates")
+    _walk_stats(templates_dir(), lines)
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def output_stats(site: Path) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for dirpath, _dirnames, filenames in os.walk(site):
+        rel = os.path.relpath(dirpath, site)
+        for name in filenames:
+            st = os.stat(os.path.join(dirpath, name))
+            out[name if rel == "." else f"{rel}/{name}"] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def read(cache: Path) -> Stamp | None:
+    try:
+        data = json.loads((cache / STAMP).read_text("utf-8"))
+        return Stamp(
+            str(data["inputs"]),
+            {str(k): (int(v[0]), int(v[1])) for k, v in data["outputs"].items()},
+            {str(k): int(v) for k, v in data["report"].items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def write(cache: Path, stamp: Stamp) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f"{STAMP}.tmp"
+    data = {"inputs": stamp.inputs, "outputs": stamp.outputs, "report": stamp.report}
+    tmp.write_text(json.dumps(data, separators=(",", ":")), "utf-8")
+    os.replace(tmp, cache / STAMP)
+
+
+def forget(cache: Path) -> None:
+    """Drop the stamp (before a build starts writing: an interrupted build must not look finished)."""
+    with contextlib.suppress(FileNotFoundError):
+        (cache / STAMP).unlink()
+
+
+def up_to_date(stamp: Stamp | None, inputs: str, site: Path) -> bool:
+    if stamp is None or stamp.inputs != inputs or not site.is_dir():
+        return False
+    try:
+        return output_stats(site) == stamp.outputs
+    except OSError:
+        return False

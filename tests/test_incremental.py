@@ -1,0 +1,84 @@
+"""Builds that have less to do: the build stamp (nothing changed, nothing done) and rebuilds after edits."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from sdwiki.build import SiteBuilder, cache_dir
+from sdwiki.settings import Settings
+
+VAULT = Path(__file__).parent / "data" / "site-vault"
+
+
+def _build(content: Path, site: Path, settings: Settings | None = None) -> str:
+    return SiteBuilder(search=False)(content, site, settings or Settings())
+
+
+def _vault(tmp_path: Path) -> tuple[Path, Path]:
+    content = tmp_path / "content"
+    shutil.copytree(VAULT, content)
+    return content, tmp_path / "site"
+
+
+def test_a_build_with_nothing_to_do_leaves_the_site_alone(tmp_path: Path) -> None:
+    content, site = _vault(tmp_path)
+    first = _build(content, site)
+    assert first.startswith("built ")
+    folder = site.stat().st_ino  # a real build swaps in a new folder
+    stats = {p: p.stat().st_mtime_ns for p in site.rglob("*")}
+    again = _build(content, site)
+    assert again.startswith("up to date: ")
+    assert again.split()[3] == first.split()[1]  # the same number of files
+    assert "(0 changed)" in again and again.split(" in ")[1].split(": ")[1] == first.split(" in ")[1].split(": ")[1]
+    assert site.stat().st_ino == folder
+    assert {p: p.stat().st_mtime_ns for p in site.rglob("*")} == stats
+
+
+def test_any_change_to_the_inputs_means_a_real_build(tmp_path: Path) -> None:
+    content, site = _vault(tmp_path)
+    _build(content, site)
+    note = content / "concepts" / "Restraint.md"
+    note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
+    assert _build(content, site).startswith("built ")
+    assert "Deciding not" in (site / "concept/restraint/index.html").read_text("utf-8")
+    assert _build(content, site).startswith("up to date")
+    (content / "notes.txt").write_text("an attachment", "utf-8")
+    assert _build(content, site).startswith("built ")
+    assert _build(content, site, replace(Settings(), title="Another title")).startswith("built ")
+    assert "Another title" in (site / "index.html").read_text("utf-8")
+
+
+def test_a_site_changed_by_hand_is_rebuilt_and_repaired(tmp_path: Path) -> None:
+    content, site = _vault(tmp_path)
+    _build(content, site)
+    page = site / "concept/restraint/index.html"
+    original = page.read_bytes()
+    page.write_bytes(original.replace(b"<html", b"<HTML", 1))  # same size, other bytes
+    assert _build(content, site).startswith("built ")
+    assert page.read_bytes() == original
+    (site / "index.html").unlink()
+    assert _build(content, site).startswith("built ")
+    assert (site / "index.html").is_file()
+
+
+def test_an_interrupted_build_does_not_look_finished(tmp_path: Path) -> None:
+    content, site = _vault(tmp_path)
+    _build(content, site)
+    stamp = cache_dir(site) / "build-stamp.json"
+    assert stamp.is_file()
+    os.utime(content / "concepts" / "Restraint.md", ns=(1, 1))
+    builder = SiteBuilder(search=True)
+
+    def crash(folder: Path) -> None:
+        raise KeyboardInterrupt
+
+    builder._search = crash  # type: ignore[method-assign]
+    try:
+        builder(content, site, Settings())
+    except KeyboardInterrupt:
+        pass
+    assert not stamp.exists()
+    assert _build(content, site).startswith("built ")
