@@ -7,6 +7,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from sdwiki.build import SiteBuilder, cache_dir
 from sdwiki.settings import Settings
 
@@ -76,9 +78,7 @@ def test_an_interrupted_build_does_not_look_finished(tmp_path: Path) -> None:
         raise KeyboardInterrupt
 
     builder._search = crash  # type: ignore[method-assign]
-    try:
+    with pytest.raises(KeyboardInterrupt):
         builder(content, site, Settings())
-    except KeyboardInterrupt:
-        pass
     assert not stamp.exists()
     assert _build(content, site).startswith("built ")
