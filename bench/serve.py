@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 CLIENTS = 8
@@ -255,45 +256,189 @@ class Throughput:
         return (self.requests - self.errors) / self.seconds if self.seconds else 0.0
 
 
+def _request(port: int, query: str) -> bytes:
+    return (
+        f"GET /sparql?query={quote(query, safe='')} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: {ACCEPT}\r\n\r\n"
+    ).encode("ascii")
+
+
+def _answer(sock: socket.socket, buffer: bytearray) -> int:
+    """Read one HTTP response (``Content-Length`` framed) from ``sock``; its status code."""
+    while True:
+        end = buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        buffer += chunk
+    head = bytes(buffer[:end]).split(b"\r\n")
+    status = int(head[0].split(b" ", 2)[1])
+    length = 0
+    for line in head[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    total = end + 4 + length
+    while len(buffer) < total:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        buffer += chunk
+    del buffer[:total]
+    return status
+
+
+def _client(index: int, port: int, requests: list[bytes], start: Any, deadline: float, out: Any) -> None:
+    """One client process: a keep-alive connection, one request at a time; reports (done, errors)."""
+    done = errors = 0
+
+    def connect() -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    sock = connect()
+    buffer = bytearray()
+    start.wait()
+    for request in requests:
+        if time.time() > deadline:
+            break
+        try:
+            sock.sendall(request)
+            if _answer(sock, buffer) != 200:
+                errors += 1
+        except (OSError, ValueError, IndexError):
+            errors += 1
+            sock.close()
+            sock = connect()
+            buffer.clear()
+        done += 1
+    sock.close()
+    out.put((index, done, errors))
+
+
 def throughput(server: Server, queries: Sequence[str], clients: int = CLIENTS, limit: float = 120.0) -> Throughput:
-    """Send every query once from ``clients`` keep-alive connections in parallel; count answers and errors."""
-    paths = [f"/sparql?query={quote(q, safe='')}" for q in queries]
-    shares = [paths[i::clients] for i in range(clients)]
-    barrier = threading.Barrier(clients + 1)
-    done = [0] * clients
-    errors = [0] * clients
-    deadline = [0.0]
+    """Send every query once from ``clients`` client processes in parallel, each on one keep-alive
+    connection; count the answers and the errors (anything but 200).
 
-    def client(i: int) -> None:
-        conn = server.connection()
-        barrier.wait()
-        for path in shares[i]:
-            if time.perf_counter() > deadline[0]:
-                break
-            try:
-                conn.request("GET", path, headers={"Accept": ACCEPT})
-                resp = conn.getresponse()
-                resp.read()
-                if resp.status != 200:
-                    errors[i] += 1
-            except (OSError, http.client.HTTPException):
-                errors[i] += 1
-                conn.close()
-                conn = server.connection()
-            done[i] += 1
-        conn.close()
+    Client processes, not threads, so the load generator is not throttled by one interpreter's lock.
+    """
+    return load(server.port, queries, clients, limit)
 
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    deadline[0] = time.perf_counter() + limit
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join(limit + 60)
-    seconds = time.perf_counter() - start
-    return Throughput(sum(done), sum(errors), seconds)
+
+def load(port: int, queries: Sequence[str], clients: int = CLIENTS, limit: float = 120.0) -> Throughput:
+    """:func:`throughput` against any ``sdwiki serve`` listening on 127.0.0.1:``port``."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    requests = [_request(port, q) for q in queries]
+    start = ctx.Event()
+    out: Any = ctx.Queue()
+    deadline = time.time() + 1.0 + limit
+    procs = [
+        ctx.Process(target=_client, args=(i, port, requests[i::clients], start, deadline, out), daemon=True)
+        for i in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # every client is connected and waiting
+    began = time.perf_counter()
+    start.set()
+    reports: dict[int, tuple[int, int]] = {}
+    with contextlib.suppress(Exception):  # a client that never reports counts its whole share as errors
+        while len(reports) < clients:
+            i, done, errors = out.get(timeout=limit + 60)
+            reports[i] = (done, errors)
+    seconds = time.perf_counter() - began
+    for p in procs:
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+    shares = [len(requests[i::clients]) for i in range(clients)]
+    done = sum(reports.get(i, (n, n))[0] for i, n in enumerate(shares))
+    errors = sum(reports.get(i, (n, n))[1] for i, n in enumerate(shares))
+    return Throughput(done, errors, seconds)
 
 
 def median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+# -- python -m bench.serve -------------------------------------------------------------------
+
+_LABELS = "SELECT DISTINCT ?l WHERE { ?s rdfs:label ?l FILTER(isLiteral(?l)) } ORDER BY ?l"
+_GROUPS = ("a", "sd:tag", "sd:category", "sd:keyThinker", "sd:era", "sd:linksTo", "skos:related", "sd:hasExample")
+
+
+def label_queries(port: int, count: int) -> list[str]:
+    """``count`` distinct label lookups (each text asked once: no reply cache can answer them)."""
+    import json
+
+    status, body = 0, b""
+    for _ in range(5):  # a server still loading its graph may answer 503 at first
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", f"/sparql?query={quote(_LABELS, safe='')}", headers={"Accept": ACCEPT})
+        response = conn.getresponse()
+        status, body = response.status, response.read()
+        conn.close()
+        if status == 200:
+            break
+        time.sleep(1)
+    if status != 200:
+        raise ServeError(f"the label query answered {status}: {body[:200]!r}")
+    doc = json.loads(body)
+    labels = [b["l"]["value"] for b in doc["results"]["bindings"]]
+    out: list[str] = []
+    for round_ in range(count // max(1, len(labels)) + 1):
+        for label in labels:
+            text = json.dumps(label if round_ == 0 else f"{label} ({round_})", ensure_ascii=False)
+            out.append(f"SELECT ?s WHERE {{ ?s rdfs:label {text} }}")
+    return out[:count]
+
+
+def group_queries(count: int) -> list[str]:
+    """``count`` distinct GROUP BY counts over the whole graph (the LIMIT varies; the work does not)."""
+    return [
+        f"SELECT ?o (COUNT(?s) AS ?n) WHERE {{ ?s {_GROUPS[i % len(_GROUPS)]} ?o }} "
+        f"GROUP BY ?o ORDER BY DESC(?n) ?o LIMIT {10 + i // len(_GROUPS)}"
+        for i in range(count)
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Start ``sdwiki serve CONTENT`` (or use one on ``--port``) and print ``/sparql`` throughput."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m bench.serve", description=main.__doc__)
+    parser.add_argument("content", nargs="?", default="content", type=Path)
+    parser.add_argument("--port", type=int, help="measure a server already listening on this port")
+    parser.add_argument("--simple", type=int, default=12000, help="distinct label lookups (default 12000)")
+    parser.add_argument("--aggregate", type=int, default=1000, help="distinct GROUP BY queries (default 1000)")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    args = parser.parse_args(argv)
+    with (
+        tempfile.TemporaryDirectory(prefix="sdwiki-bench-serve-") as tmp,
+        Server(args.content.resolve(), Path(tmp)) as server,
+    ):
+        if args.port:
+            server.port = args.port
+        else:
+            server.start(600)
+            print(f"started in {server.startup_seconds:.1f} s")
+        simple = label_queries(server.port, args.simple)
+        for name, queries in (
+            ("simple", simple),
+            ("aggregate", group_queries(args.aggregate)),
+            ("cached", [simple[0]] * args.simple),
+        ):
+            t = load(server.port, queries, args.clients)
+            print(
+                f"{name:9} {t.per_second:8.0f} q/s  {t.requests} requests, {t.errors} errors, "
+                f"{t.seconds:.2f} s, {args.clients} clients"
+            )
+
+
+if __name__ == "__main__":
+    main()
