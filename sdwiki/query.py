@@ -8,12 +8,14 @@ evaluates it with the chosen engine through rdflib's API, and returns a :class:`
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Literal as Lit
 
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
@@ -22,6 +24,9 @@ from rdflib.term import Identifier, Node
 
 from sdwiki.diagnostics import Diagnostic
 from sdwiki.ontology import PREFIXES
+
+if TYPE_CHECKING:
+    import pyoxigraph
 
 TABULAR_FORMATS = ("table", "csv", "tsv", "json", "xml")
 GRAPH_FORMATS = ("ttl", "nt", "jsonld", "xml")
@@ -66,6 +71,12 @@ _STRIP = re.compile(
 _UPDATE = re.compile(r"(?<![\w:?$])(INSERT|DELETE|LOAD|CLEAR|DROP|CREATE|ADD|MOVE|COPY)(?![\w:-])", re.I)
 _SERVICE = re.compile(r"(?<![\w:?$])SERVICE(?![\w:-])", re.I)
 _FROM = re.compile(r"(?<![\w:?$])FROM\s+(NAMED\s+)?(<[^>]*>|[\w-]*:[\w.-]*)", re.I)
+_ANY_REFUSED = re.compile(
+    r"(?<![\w:?$])(INSERT|DELETE|LOAD|CLEAR|DROP|CREATE|ADD|MOVE|COPY|SERVICE|FROM)(?![\w:-])", re.I
+)
+"""Any keyword :func:`check` looks for, searched in the raw text: blanking strings, IRIs and comments
+only removes characters (the delimiters next to a word stay non-word characters), so a text with no
+match here has none once blanked either, and the blanking can be skipped."""
 
 
 def blank_out(text: str) -> str:
@@ -87,6 +98,8 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 
 def check(text: str, graphs: Collection[str] = ()) -> None:
     """Refuse updates, SERVICE, and FROM clauses naming anything but the dataset's own graphs."""
+    if _ANY_REFUSED.search(text) is None:
+        return
     blanked = blank_out(text)
     if m := _UPDATE.search(blanked):
         raise QueryError(
@@ -137,18 +150,10 @@ def run(
         # listing the named graphs costs a scan of the store: only queries with FROM need it
         graphs = {str(c.identifier) for c in ds.graphs()} if _FROM.search(blank_out(text)) else ()
     check(text, graphs)
+    if hasattr(ds.store, "_inner"):  # Oxigraph: its own store, queried directly
+        return oxigraph_answer(evaluate_oxigraph(ds.store._inner, text, prefixes_of(ds)), limit)
     try:
-        if hasattr(ds.store, "_inner") and _FROM.search(blank_out(text)):
-            # the query names its own dataset: oxrdflib would override it with the default graph
-            result = _oxigraph_own_dataset(ds, text)
-        else:
-            result = ds.query(text, initNs=PREFIXES)
-        return _answer(result, limit)
-    except SyntaxError as exc:  # Oxigraph: "error at L:C: message"
-        m = re.match(r"error at (\d+):(\d+): (.*)", str(exc), re.S)
-        if m:
-            raise QueryError(m.group(3), int(m.group(1)), int(m.group(2))) from None
-        raise QueryError(str(exc)) from None
+        return _answer(ds.query(text, initNs=PREFIXES), limit)
     except QueryError:
         raise
     except Exception as exc:
@@ -159,31 +164,137 @@ def run(
         raise QueryError(f"{type(exc).__name__}: {exc}", kind="syntax") from None
 
 
-def _oxigraph_own_dataset(ds: Dataset, text: str) -> Result:
-    """Run a query with FROM/FROM NAMED on the Oxigraph store directly, keeping its dataset."""
+def prefixes_of(ds: Dataset) -> dict[str, str]:
+    """The prefixes a query on ``ds`` may use undeclared: the dataset's bindings and :data:`PREFIXES`."""
+    return {**{p: str(ns) for p, ns in ds.namespaces()}, **{p: str(ns) for p, ns in PREFIXES.items()}}
+
+
+def evaluate_oxigraph(
+    store: pyoxigraph.Store,
+    text: str,
+    prefixes: dict[str, str],
+    default_graphs: Sequence[str] | None = None,
+    named_graphs: Sequence[str] | None = None,
+) -> object:
+    """Evaluate a checked query on an Oxigraph store: its solutions, boolean or triples.
+
+    Without ``default_graphs``/``named_graphs`` the query's own FROM clauses (or else the store's
+    default graph, the merge of the notes) are its dataset; with them, the protocol's dataset.
+    """
     import pyoxigraph as ox
-    from oxrdflib._converter import from_ox  # the same conversion oxrdflib applies
 
-    store = ds.store._inner  # type: ignore[attr-defined]
-    answer = store.query(text, prefixes=PREFIXES)
-    if isinstance(answer, ox.QueryBoolean):
-        out = Result("ASK")
-        out.askAnswer = bool(answer)
-    elif isinstance(answer, ox.QuerySolutions):
-        from rdflib import Variable
+    try:
+        if default_graphs is None and named_graphs is None:
+            return store.query(text, prefixes=prefixes)
+        return store.query(
+            text,
+            prefixes=prefixes,
+            default_graph=[ox.NamedNode(g) for g in default_graphs or ()],
+            named_graphs=[ox.NamedNode(g) for g in named_graphs or ()],
+        )
+    except SyntaxError as exc:  # Oxigraph: "error at L:C: message"
+        m = re.match(r"error at (\d+):(\d+): (.*)", str(exc), re.S)
+        if m:
+            raise QueryError(m.group(3), int(m.group(1)), int(m.group(2))) from None
+        raise QueryError(str(exc)) from None
+    except Exception as exc:
+        raise QueryError(f"{type(exc).__name__}: {exc}", kind="syntax") from None
 
-        out = Result("SELECT")
-        out.vars = [Variable(v.value) for v in answer.variables]
-        out.bindings = [
-            {v: from_ox(val) for v, val in zip(out.vars, row, strict=True) if val is not None}  # type: ignore[misc]
-            for row in answer
-        ]
-    else:
-        out = Result("CONSTRUCT")
-        out.graph = Graph()
-        for t in answer:
-            out.graph.add(from_ox(t))  # type: ignore[arg-type]
-    return out
+
+def result_kind(result: object) -> Lit["SELECT", "ASK", "GRAPH"]:
+    """What an Oxigraph result holds."""
+    import pyoxigraph as ox
+
+    if isinstance(result, ox.QueryBoolean):
+        return "ASK"
+    return "SELECT" if isinstance(result, ox.QuerySolutions) else "GRAPH"
+
+
+def oxigraph_answer(result: object, limit: int | None) -> Answer:
+    """An Oxigraph result as an :class:`Answer` (terms converted as oxrdflib converts them)."""
+    import pyoxigraph as ox
+    from oxrdflib._converter import from_ox
+
+    if isinstance(result, ox.QueryBoolean):
+        return Answer("ASK", boolean=bool(result))
+    if isinstance(result, ox.QuerySolutions):
+        variables = tuple(v.value for v in result.variables)
+        rows: list[tuple[Identifier | None, ...]] = []
+        truncated = False
+        for solution in result:
+            if limit is not None and len(rows) >= limit:
+                truncated = True
+                break
+            rows.append(tuple(_plain_literal(from_ox(v)) for v in solution))  # type: ignore[arg-type]
+        return Answer("SELECT", variables, tuple(rows), truncated=truncated)
+    g = Graph()
+    for prefix, ns in PREFIXES.items():
+        g.bind(prefix, ns)
+    for t in result:  # type: ignore[attr-defined]
+        s, p, o = from_ox(t)  # type: ignore[misc]
+        g.add((s, p, _plain_literal(o) or o))
+    return Answer("GRAPH", graph=g)
+
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+
+@functools.lru_cache(maxsize=65536)
+def _lexical(value: str, datatype: str) -> str:
+    """The lexical form rdflib gives a typed literal (it normalises some datatypes)."""
+    return str(Literal(value, datatype=URIRef(datatype)))
+
+
+class _Unusual(Exception):
+    """A term the direct JSON writer does not handle (a triple term): use :func:`oxigraph_answer`."""
+
+
+def _json_cell(term: object) -> dict[str, str]:
+    import pyoxigraph as ox
+
+    if isinstance(term, ox.NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return {"type": "literal", "value": term.value, "xml:lang": term.language.lower()}
+        datatype = term.datatype.value
+        if datatype == _XSD_STRING:
+            return {"type": "literal", "value": term.value}
+        return {"type": "literal", "value": _lexical(term.value, datatype), "datatype": datatype}
+    if isinstance(term, ox.BlankNode):
+        return {"type": "bnode", "value": term.value}
+    raise _Unusual
+
+
+def json_results(result: object, limit: int | None) -> tuple[bytes, bool] | None:
+    """SPARQL JSON (compact) for an ASK or SELECT result, and whether rows were cut at ``limit``.
+
+    The document is the one ``json.dumps(results_json(oxigraph_answer(result, limit)))`` gives,
+    written without building rdflib terms; None if the result holds a term only
+    :func:`oxigraph_answer` handles (the result is then partly consumed: evaluate it again).
+    """
+    import pyoxigraph as ox
+
+    if isinstance(result, ox.QueryBoolean):
+        doc: dict[str, object] = {"head": {}, "boolean": bool(result)}
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), False
+    assert isinstance(result, ox.QuerySolutions)
+    variables = [v.value for v in result.variables]
+    bindings: list[dict[str, dict[str, str]]] = []
+    truncated = False
+    try:
+        for solution in result:
+            if limit is not None and len(bindings) >= limit:
+                truncated = True
+                break
+            bindings.append(
+                {var: _json_cell(term) for var, term in zip(variables, solution, strict=True) if term is not None}
+            )
+    except _Unusual:
+        return None
+    head: dict[str, object] = {"vars": variables, "link": ["truncated"]} if truncated else {"vars": variables}
+    doc = {"head": head, "results": {"bindings": bindings}}
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), truncated
 
 
 def _answer(result: Result, limit: int | None) -> Answer:
