@@ -538,9 +538,15 @@ class QueryPool:
             if task.future is None or task.future.done():
                 waiting.popleft()
                 continue
+            # the least busy worker; between equals, the one whose query started last (the
+            # others' may be long ones)
             best = None
             for w in self._workers:
-                if not w.loading and (best is None or len(w.queued) < len(best.queued)):
+                if not w.loading and (
+                    best is None
+                    or len(w.queued) < len(best.queued)
+                    or (len(w.queued) == len(best.queued) and w.started > best.started)
+                ):
                     best = w
             if best is None or len(best.queued) >= self.depth:
                 return
