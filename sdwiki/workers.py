@@ -351,6 +351,7 @@ class _Worker(asyncio.Protocol):
         self.loading = False
         self.alive = True
         self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.outbox: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not subclasses
@@ -392,11 +393,18 @@ class _Worker(asyncio.Protocol):
             self.pool._failed(self)
 
     def send(self, task: _Task) -> None:
+        """Queue ``task`` here; the jobs sent in one turn of the event loop go in one write."""
         if not self.queued:
             self.started = asyncio.get_running_loop().time()
         self.queued.append(task)
-        assert self.transport is not None
-        self.transport.write(frame(1, task.job))
+        if not self.outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.outbox.append(frame(1, task.job))
+
+    def _flush(self) -> None:
+        if self.transport is not None and self.alive:
+            self.transport.write(b"".join(self.outbox))
+        self.outbox.clear()
 
 
 class QueryPool:
