@@ -14,6 +14,7 @@ from rdflib import Dataset, URIRef
 from sdwiki import stamp
 from sdwiki.analytics import Analysis
 from sdwiki.notes import Note, discover, read_note
+from sdwiki.parallel import default_jobs, fork_map
 from sdwiki.pipeline import ContentError, Project, analyse
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
@@ -48,8 +49,10 @@ class SiteBuilder:
     first build and carried over afterwards (it catches up on the next full build).
     """
 
-    def __init__(self, search: bool | str = True, timings: Timings | None = None) -> None:
+    def __init__(self, search: bool | str = True, timings: Timings | None = None, jobs: int | None = None) -> None:
         self.search = search
+        self.jobs = default_jobs() if jobs is None else jobs
+        """Worker processes for reading and rendering (1: all in this process)."""
         self.timings = timings or Timings()
         self.builds = 0
         self.project: Project | None = None
@@ -72,7 +75,7 @@ class SiteBuilder:
             project = self._read(content, output, settings)
         except (ContentError, WriteError) as exc:
             raise BuildError(str(exc)) from exc
-        files, copies = render_files(project, settings, self.timings)
+        files, copies = render_files(project, settings, self.timings, self.jobs)
         keep = ("pagefind/",) if self.search == "first" and not index else ()
         try:
             with self.timings.stage("write"):
@@ -109,19 +112,29 @@ class SiteBuilder:
         self, content: Path, output: Path, paths: list[RelPath]
     ) -> dict[RelPath, tuple[tuple[int, int], Note]]:
         notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
+        marks: dict[RelPath, tuple[int, int]] = {}
         for rel in paths:
             try:
                 st = os.stat(content / rel)
-                stamp = (st.st_mtime_ns, st.st_size)
+                mark = (st.st_mtime_ns, st.st_size)
             except OSError:
-                stamp = (-1, -1)
+                mark = (-1, -1)
             known = self._notes.get(rel)
-            if known is not None and known[0] == stamp and stamp[0] >= 0:
+            if known is not None and known[0] == mark and mark[0] >= 0:
                 notes[rel] = known
             else:
-                notes[rel] = (stamp, read_note(content, rel, cache_dir(output)))
-        self._notes = notes
-        return notes
+                marks[rel] = mark
+        cache = cache_dir(output)
+        fresh = fork_map(lambda rel: read_note(content, rel, cache), list(marks), self.jobs, shrink=_lean)
+        for rel, note in zip(marks, fresh, strict=True):
+            notes[rel] = (marks[rel], note)
+        self._notes = {rel: notes[rel] for rel in paths}
+        return self._notes
+
+
+def _lean(note: Note) -> Note:
+    """A note without its markdown tokens, to send between processes (see ``tokens_of``)."""
+    return replace(note, tokens=())
 
 
 def _report(verb: str, counts: dict[str, int], written: int, took: float) -> str:
@@ -132,11 +145,11 @@ def _report(verb: str, counts: dict[str, int], written: int, took: float) -> str
 
 
 def render_files(
-    project: Project, settings: Settings, timings: Timings | None = None
+    project: Project, settings: Settings, timings: Timings | None = None, jobs: int = 1
 ) -> tuple[dict[str, bytes], dict[str, Path]]:
     """Every file of the site, in memory (and the attachments and static files to copy)."""
     from sdwiki.analytics import analyse
-    from sdwiki.export import export
+    from sdwiki.export import dump
     from sdwiki.graph import load_nquads, nquads
     from sdwiki.pipeline import analytics_graph
 
@@ -152,12 +165,14 @@ def render_files(
     with t.stage("facts index"):
         site = Site(data)
     with t.stage("saved queries"):
-        data.query_results.update(_query_results(load_nquads(all_quads), site, queries))
-    files = site.build(t)
+        ds = load_nquads(all_quads)
+        data.query_results.update(_query_results(ds, site, queries))
+    files = site.build(t, jobs)
     with t.stage("graph files"):
         files["data/graph.nq"] = all_quads.encode("utf-8")
-        files["data/graph.ttl"] = export(graphs, "ttl").encode("utf-8")
-        files["data/graph.jsonld"] = export(graphs, "jsonld").encode("utf-8")
+        store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface: its own serialisers
+        files["data/graph.ttl"] = dump(store, "ttl")
+        files["data/graph.jsonld"] = dump(store, "jsonld")
     copies: dict[str, Path] = {}
     tdir = templates_dir()
     for name in STATIC:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
-from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph, Triple
@@ -28,17 +29,6 @@ def union_graph(note_graphs: Iterable[NoteGraph]) -> Graph:
     return g
 
 
-def dataset(note_graphs: Iterable[NoteGraph]) -> Dataset:
-    ds = Dataset()
-    for prefix, ns in PREFIXES.items():
-        ds.bind(prefix, ns)
-    for ng in note_graphs:
-        g = ds.graph(ng.graph)
-        for t in ng.triples:
-            g.add(t)
-    return ds
-
-
 def export(note_graphs: list[NoteGraph], fmt: str) -> str:
     """The graph in ``fmt``; deterministic: the same notes give the same text."""
     if fmt == "nq":
@@ -46,12 +36,34 @@ def export(note_graphs: list[NoteGraph], fmt: str) -> str:
     if fmt == "nt":
         lines = {f"{nt_term(s)} {nt_term(p)} {nt_term(o)} .\n" for ng in note_graphs for s, p, o in ng.triples}
         return "".join(sorted(lines))
-    if fmt == "ttl":
-        return turtle(t for ng in note_graphs for t in ng.triples)
-    if fmt == "jsonld":
-        return jsonld(t for ng in note_graphs for t in ng.triples)
+    if fmt in ("ttl", "jsonld"):
+        return dump(oxigraph_store(nquads(note_graphs, with_default=True)), fmt).decode("utf-8")
     if fmt == "trig":
-        return str(dataset(note_graphs).serialize(format="trig"))
+        return dump(oxigraph_store(nquads(note_graphs)), fmt).decode("utf-8")
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def oxigraph_store(quads: str) -> Any:
+    """A pyoxigraph store holding N-Quads text (parsed natively, in one go)."""
+    import pyoxigraph as ox
+
+    store = ox.Store()
+    store.load(quads.encode("utf-8"), format=ox.RdfFormat.N_QUADS)
+    return store
+
+
+def dump(store: Any, fmt: str) -> bytes:
+    """The default graph (``ttl``, ``jsonld``) or every named graph (``trig``) of a pyoxigraph store,
+    written by Oxigraph's serialisers: an order of its own, the same for the same store contents."""
+    import pyoxigraph as ox
+
+    prefixes = {p: str(ns) for p, ns in PREFIXES.items()}
+    if fmt == "ttl":
+        return bytes(store.dump(format=ox.RdfFormat.TURTLE, from_graph=ox.DefaultGraph(), prefixes=prefixes))
+    if fmt == "jsonld":
+        return bytes(store.dump(format=ox.RdfFormat.JSON_LD, from_graph=ox.DefaultGraph())) + b"\n"
+    if fmt == "trig":
+        return bytes(store.dump(format=ox.RdfFormat.TRIG, prefixes=prefixes))
     raise ValueError(f"unknown format {fmt!r}")
 
 

@@ -11,7 +11,7 @@ import hashlib
 import os
 import pickle
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -212,11 +212,20 @@ def read_note(root: Path, rel: RelPath, cache: Path | None = None) -> Note:
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(note, protocol=pickle.HIGHEST_PROTOCOL))
+        # without the tokens: a tenth of the size, ten times faster to load (see tokens_of)
+        tmp.write_bytes(pickle.dumps(replace(note, tokens=()), protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, entry)
     except OSError:
         pass  # a cache that cannot be written only costs time
     return note
+
+
+def tokens_of(note: Note) -> tuple[Token, ...]:
+    """The note body's markdown tokens: kept from parsing, or parsed again for a note loaded from
+    the cache (parsing the same body gives the same tokens)."""
+    if note.tokens or not note.body.strip():
+        return note.tokens
+    return tuple(parser().parse(note.body))
 
 
 def _unreadable(rel: RelPath, message: str, line: int = 0) -> Note:

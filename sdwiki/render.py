@@ -19,7 +19,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 from sdwiki.markdown import parser
-from sdwiki.notes import Note
+from sdwiki.notes import Note, tokens_of
 from sdwiki.slugs import slugify
 from sdwiki.types import RelPath
 
@@ -98,7 +98,7 @@ def _embed(path: RelPath, href: str, anchor: str | None, ctx: _Ctx) -> str:
     if path in ctx.stack or len(ctx.stack) > 3:
         return f'<span class="embed cycle">{link} (not embedded: it would embed itself)</span>'
     is_section = anchor is not None and not anchor.startswith("^")
-    tokens = section_tokens(note.tokens, anchor or "") if is_section else drop_title(note.tokens)
+    tokens = section_tokens(tokens_of(note), anchor or "") if is_section else drop_title(tokens_of(note))
     inner = render_tokens(tokens, ctx.linker, path, (*ctx.stack, path))
     return f'<span class="embed" role="note">{link}<span class="embed-body">{inner}</span></span>'
 

@@ -18,9 +18,10 @@ from rdflib import URIRef
 
 from sdwiki.diagnostics import Diagnostic, make
 from sdwiki.facts import Facts, index
-from sdwiki.notes import Note
+from sdwiki.notes import Note, tokens_of
 from sdwiki.ontology import SD, SectionMapping
 from sdwiki.pages import KIND_LABELS, PAGE_KINDS, href, page_path, root_of
+from sdwiki.parallel import fork_map
 from sdwiki.pipeline import Project
 from sdwiki.render import render_tokens, split_sections
 from sdwiki.resources import templates_dir
@@ -160,16 +161,15 @@ class Site:
         html = self.env.get_template(template).render(**common, **ctx)
         return html.encode("utf-8")
 
-    def build(self, timings: Timings | None = None) -> dict[str, bytes]:
+    def build(self, timings: Timings | None = None, jobs: int = 1) -> dict[str, bytes]:
         """Every page and data file of the site, by output path."""
         t = timings or Timings()
         out: dict[str, bytes] = {}
         with t.stage("pages: entities"):
-            for iri, page in self.entity_pages.items():
-                out[page] = self.entity_page(iri, page)
-        with t.stage("pages: entity data"):
-            for iri, page in self.entity_pages.items():
-                out.update(self.entity_data(iri, page))
+            self.parts  # noqa: B018 -- computed once, before workers are forked
+            self.env.get_template("entity.html")
+            for files in fork_map(self.entity_files, list(self.entity_pages.items()), jobs):
+                out.update(files)
         with t.stage("pages: index, graph, queries"):
             self._other_pages(out)
         return out
@@ -193,6 +193,11 @@ class Site:
     def note_of(self, iri: URIRef) -> Note | None:
         path = self.project.registry.iri_note.get(iri)
         return self.project.corpus.notes[path] if path else None
+
+    def entity_files(self, item: tuple[URIRef, str]) -> dict[str, bytes]:
+        """An entity's page and its data files."""
+        iri, page = item
+        return {page: self.entity_page(iri, page), **self.entity_data(iri, page)}
 
     def entity_page(self, iri: URIRef, page: str) -> bytes:
         f = self.facts
@@ -224,7 +229,7 @@ class Site:
     def note_body(self, note: Note, page: str) -> Context:
         """The definition, and the prose the panels do not show (understood sections become panels)."""
         linker = _PageLinker(self, page)
-        preamble, sections = split_sections(note.tokens)
+        preamble, sections = split_sections(tokens_of(note))
         definition = ""
         prose: list[tuple[str, str]] = []
         problem_lines = {d.line for d in note.diagnostics} | {

@@ -95,12 +95,18 @@ def write_site(
     staging.mkdir(parents=True)
     written = 0
     items: dict[str, bytes | Path] = {**files, **(copies or {})}
+    digests: dict[str, str] = {}
+    folders: set[str] = set()
     for rel in sorted(items):
         item = items[rel]
         target = staging / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = rel.rpartition("/")[0]
+        if folder not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(folder)
         data = item if isinstance(item, bytes) else item.read_bytes()
-        if old.get(rel) == _digest(data) and _untouched(output / rel, len(data), written_at):
+        digest = digests[rel] = _digest(data)
+        if old.get(rel) == digest and _untouched(output / rel, len(data), written_at):
             try:
                 os.link(output / rel, target)
                 continue
@@ -117,7 +123,8 @@ def write_site(
                 shutil.copyfile(output / rel, staging / rel)
     if post is not None:
         post(staging)
-    manifest = {rel: _digest((staging / rel).read_bytes()) for rel in _files(staging)}
+    # digests of what was written are known; only files added after (the search index) are read
+    manifest = {rel: digests.get(rel) or _digest((staging / rel).read_bytes()) for rel in _files(staging)}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
     if output.exists():
         if not _exchange(staging, output):

@@ -11,6 +11,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rdflib import URIRef
 
 from sdwiki.analytics import (
@@ -19,6 +21,7 @@ from sdwiki.analytics import (
     analyse,
     analytics_graph_iri,
     analytics_triples,
+    betweenness,
     explain_path,
     export_network,
     layout,
@@ -339,3 +342,20 @@ def test_two_runs_give_identical_results() -> None:
     assert analytics_triples(a, BASE) == analytics_triples(b, BASE)
     assert stats_report(first, "json") == stats_report(second, "json")
     assert export_network(first, "gexf") == export_network(second, "gexf")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    edges=st.lists(st.tuples(st.integers(0, 24), st.integers(0, 24)), max_size=80),
+    isolated=st.integers(0, 3),
+    k=st.one_of(st.none(), st.integers(1, 30)),
+)
+def test_betweenness_is_networkx_betweenness(edges: list[tuple[int, int]], isolated: int, k: int | None) -> None:
+    g = nx.Graph()
+    g.add_nodes_from(f"n{i}" for i in range(25 + isolated))
+    g.add_edges_from((f"n{a}", f"n{b}") for a, b in edges)
+    ours = betweenness(g, k, seed=7)
+    theirs = nx.betweenness_centrality(g, k=k if k is None or k < len(g) else None, normalized=True, seed=7)
+    assert ours.keys() == {str(v) for v in theirs}
+    for v, value in theirs.items():
+        assert ours[str(v)] == pytest.approx(value, abs=1e-12, nan_ok=True)

@@ -1,0 +1,66 @@
+"""Work spread over the machine's cores: forked worker processes that inherit the build's memory.
+
+Workers are forked after everything they need is in memory (the notes, the graph index, the
+analytics), so they receive only small work items (file paths, IRIs) and send back results. Where
+forking is unsafe (another thread is running, as in ``serve``) or not worth it (little work), the
+same function runs in this process: results are identical either way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_work: Callable[[Any], Any] | None = None
+"""The function workers apply (set before the fork, so workers inherit it)."""
+_shrink: Callable[[Any], Any] | None = None
+
+
+def default_jobs() -> int:
+    """Worker processes to use: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _run(chunk: Sequence[Any]) -> list[Any]:
+    assert _work is not None
+    results = [_work(item) for item in chunk]
+    return [_shrink(r) for r in results] if _shrink is not None else results
+
+
+def fork_map(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    jobs: int,
+    min_items: int = 100,
+    shrink: Callable[[R], R] | None = None,
+) -> list[R]:
+    """``[fn(x) for x in items]``, in ``jobs`` forked processes when that can help.
+
+    ``shrink`` drops, in the worker, what is cheaper to recompute than to send back.
+    """
+    global _work, _shrink
+    if (
+        jobs <= 1
+        or len(items) < min_items
+        or threading.active_count() > 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return [fn(x) for x in items]
+    size = max(1, min(64, len(items) // (jobs * 4)))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    _work, _shrink = fn, shrink
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            done = pool.map(_run, chunks, chunksize=1)
+    finally:
+        _work = _shrink = None
+    return [r for chunk in done for r in chunk]
