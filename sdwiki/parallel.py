@@ -20,6 +20,8 @@ R = TypeVar("R")
 _work: Callable[[Any], Any] | None = None
 """The function workers apply (set before the fork, so workers inherit it)."""
 _shrink: Callable[[Any], Any] | None = None
+pools = 0
+"""How many times work was spread over forked workers in this process (tests read it)."""
 
 
 def default_jobs() -> int:
@@ -47,7 +49,7 @@ def fork_map(
 
     ``shrink`` drops, in the worker, what is cheaper to recompute than to send back.
     """
-    global _work, _shrink
+    global _work, _shrink, pools
     if (
         jobs <= 1
         or len(items) < min_items
@@ -61,6 +63,7 @@ def fork_map(
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             done = pool.map(_run, chunks, chunksize=1)
+        pools += 1
     finally:
         _work = _shrink = None
     return [r for chunk in done for r in chunk]

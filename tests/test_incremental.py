@@ -82,3 +82,35 @@ def test_an_interrupted_build_does_not_look_finished(tmp_path: Path) -> None:
         builder(content, site, Settings())
     assert not stamp.exists()
     assert _build(content, site).startswith("built ")
+
+
+def _files(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
+
+
+def test_parallel_and_cached_builds_equal_a_clean_single_process_build(tmp_path: Path) -> None:
+    from bench.generate import generate
+    from sdwiki import parallel
+
+    vault = generate(tmp_path / "vault", 160, seed=5)
+    single = tmp_path / "single"
+    SiteBuilder(search=False, jobs=1)(vault.content, single, Settings())
+    before = parallel.pools
+    forked = tmp_path / "forked"
+    SiteBuilder(search=False, jobs=2)(vault.content, forked, Settings())
+    assert parallel.pools >= before + 2  # notes read and pages rendered in worker processes
+    expected = _files(single)
+    assert len(expected) > 600 and _files(forked) == expected
+    # a second builder: every note from the cache, in workers; then an edit undone, in one process
+    (cache_dir(forked) / "build-stamp.json").unlink()
+    SiteBuilder(search=False, jobs=2)(vault.content, forked, Settings())
+    assert _files(forked) == expected
+    note = sorted((vault.content / "concepts").glob("*.md"))[0]
+    original = note.read_bytes()
+    note.write_bytes(original.replace(b"## Key Thinkers", b"Edited.\n\n## Key Thinkers", 1))
+    builder = SiteBuilder(search=False, jobs=1)
+    builder(vault.content, forked, Settings())
+    assert _files(forked) != expected
+    note.write_bytes(original)
+    builder(vault.content, forked, Settings())
+    assert _files(forked) == expected
