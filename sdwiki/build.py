@@ -21,7 +21,7 @@ from sdwiki.settings import Settings
 from sdwiki.site import Link, SavedQuery, Site, SiteInput, read_queries
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
-from sdwiki.write import WriteError, check_output, write_site
+from sdwiki.write import Previous, WriteError, check_output, write_site
 
 STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
 
@@ -75,7 +75,8 @@ class SiteBuilder:
             project = self._read(content, output, settings)
         except (ContentError, WriteError) as exc:
             raise BuildError(str(exc)) from exc
-        files, copies = render_files(project, settings, self.timings, self.jobs)
+        previous = Previous(output, stamp.read_keys(cache))
+        files, copies, keys = render_files(project, settings, self.timings, self.jobs, previous)
         keep = ("pagefind/",) if self.search == "first" and not index else ()
         try:
             with self.timings.stage("write"):
@@ -87,6 +88,7 @@ class SiteBuilder:
                     "errors": sum(d.severity == "error" for d in project.diagnostics),
                     "warnings": sum(d.severity == "warning" for d in project.diagnostics),
                 }
+                stamp.write_keys(cache, keys)
                 if inputs is not None:
                     stamp.write(cache, stamp.Stamp(inputs, stamp.output_stats(output), counts))
         except (OSError, WriteError) as exc:
@@ -145,9 +147,14 @@ def _report(verb: str, counts: dict[str, int], written: int, took: float) -> str
 
 
 def render_files(
-    project: Project, settings: Settings, timings: Timings | None = None, jobs: int = 1
-) -> tuple[dict[str, bytes], dict[str, Path]]:
-    """Every file of the site, in memory (and the attachments and static files to copy)."""
+    project: Project,
+    settings: Settings,
+    timings: Timings | None = None,
+    jobs: int = 1,
+    previous: Previous | None = None,
+) -> tuple[dict[str, bytes | None], dict[str, Path], dict[str, str]]:
+    """Every file of the site, in memory (None: keep the ``previous`` build's file), the attachments
+    and static files to copy, and the key of each page (see :class:`sdwiki.site.Rendered`)."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
     from sdwiki.graph import load_nquads, nquads
@@ -164,6 +171,9 @@ def render_files(
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     with t.stage("facts index"):
         site = Site(data)
+        if previous is not None:
+            site.reuse = previous.reusable
+            site.version = stamp.code_digest()
     with t.stage("saved queries"):
         ds = load_nquads(all_quads)
         data.query_results.update(_query_results(ds, site, queries))
@@ -182,7 +192,7 @@ def render_files(
             copies[f"assets/vendor/{vendored.relative_to(tdir / 'vendor').as_posix()}"] = vendored
     for attachment in project.attachments:
         copies[site.attachment_path(attachment)] = project.root / attachment
-    return files, copies
+    return files, copies, site.keys
 
 
 def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:

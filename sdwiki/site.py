@@ -4,6 +4,7 @@ analytics. Nothing here touches the disk but the templates it reads; :mod:`sdwik
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +19,7 @@ from rdflib import URIRef
 
 from sdwiki.diagnostics import Diagnostic, make
 from sdwiki.facts import Facts, index
+from sdwiki.graph import nt_term
 from sdwiki.notes import Note, tokens_of
 from sdwiki.ontology import SD, SectionMapping
 from sdwiki.pages import KIND_LABELS, PAGE_KINDS, href, page_path, root_of
@@ -116,6 +118,13 @@ class Site:
         self.base = self.project.registry.base
         self.facts: Facts = index(self.project.ordered_graphs())
         self.env = environment()
+        self.reuse: Callable[[str, str], bool] = lambda path, key: False
+        """Whether the previous build's file at ``path`` was made from inputs with this key."""
+        self.version = ""
+        """sdwiki's code, templates and ontology, as part of every key."""
+        self.keys: dict[str, str] = {}
+        """The key of every entity page and data file of this build."""
+        self._nt: dict[Any, str] = {}
         self.note_page: dict[RelPath, str] = {}
         for path, iri in self.project.registry.note_iri.items():
             target = page_path(iri, self.base)
@@ -161,20 +170,23 @@ class Site:
         html = self.env.get_template(template).render(**common, **ctx)
         return html.encode("utf-8")
 
-    def build(self, timings: Timings | None = None, jobs: int = 1) -> dict[str, bytes]:
-        """Every page and data file of the site, by output path."""
+    def build(self, timings: Timings | None = None, jobs: int = 1) -> dict[str, bytes | None]:
+        """Every page and data file of the site, by output path (None: the previous build's file,
+        which :attr:`reuse` allowed)."""
         t = timings or Timings()
-        out: dict[str, bytes] = {}
+        out: dict[str, bytes | None] = {}
         with t.stage("pages: entities"):
             self.parts  # noqa: B018 -- computed once, before workers are forked
             self.env.get_template("entity.html")
             for files in fork_map(self.entity_files, list(self.entity_pages.items()), jobs):
-                out.update(files)
+                for path, rendered in files.items():
+                    self.keys[path] = rendered.key
+                    out[path] = rendered.data
         with t.stage("pages: index, graph, queries"):
             self._other_pages(out)
         return out
 
-    def _other_pages(self, out: dict[str, bytes]) -> None:
+    def _other_pages(self, out: dict[str, bytes | None]) -> None:
         out["index.html"] = self.index_page()
         out["graph/index.html"] = self.render("graph.html", "graph/index.html", title="Graph")
         graph = self.graph_json()
@@ -194,12 +206,39 @@ class Site:
         path = self.project.registry.iri_note.get(iri)
         return self.project.corpus.notes[path] if path else None
 
-    def entity_files(self, item: tuple[URIRef, str]) -> dict[str, bytes]:
-        """An entity's page and its data files."""
+    def entity_files(self, item: tuple[URIRef, str]) -> dict[str, Rendered]:
+        """An entity's page and its data files, each with its key (see :class:`Rendered`)."""
         iri, page = item
-        return {page: self.entity_page(iri, page), **self.entity_data(iri, page)}
+        ctx, note = self.entity_context(iri, page)
+        out: dict[str, Rendered] = {}
+        body = self.body_inputs(note, page) if note is not None else None
+        key = _key(self.version, self.data.title, page, ctx, body)
+        if self.reuse(page, key):
+            out[page] = Rendered(key, None)
+        else:
+            if note is not None:
+                ctx.update(self.note_body(note, page))
+            out[page] = Rendered(key, self.render("entity.html", page, **ctx))
+        triples = self.entity_triples(iri)
+        folder = page.rsplit("/", 1)[0]
+        key = _key(self.version, "data", [self.nt(t) for triple in triples for t in triple])
+        names = (f"{folder}/data.ttl", f"{folder}/data.jsonld")
+        if all(self.reuse(name, key) for name in names):
+            out.update({name: Rendered(key, None) for name in names})
+        else:
+            ttl, jsonld = self.entity_data(triples)
+            out[names[0]] = Rendered(key, ttl)
+            out[names[1]] = Rendered(key, jsonld)
+        return out
 
     def entity_page(self, iri: URIRef, page: str) -> bytes:
+        ctx, note = self.entity_context(iri, page)
+        if note is not None:
+            ctx.update(self.note_body(note, page))
+        return self.render("entity.html", page, **ctx)
+
+    def entity_context(self, iri: URIRef, page: str) -> tuple[Context, Note | None]:
+        """What the entity page shows, but the note's own text (see :meth:`note_body`)."""
         f = self.facts
         kind = self.kind_of(iri)
         note = self.note_of(iri)
@@ -220,11 +259,27 @@ class Site:
             "local_graph": self.local_graph(iri, page),
             "jsonld": self.schema_org(iri, kind),
         }
-        if note is not None:
-            ctx.update(self.note_body(note, page))
-        elif kind == "concept":
-            ctx["definition_html"] = ""
-        return self.render("entity.html", page, **ctx)
+        return ctx, note
+
+    def body_inputs(self, note: Note, page: str) -> list[object]:
+        """Everything the note's rendered text depends on besides the code: its bytes, its problem
+        lines, where each of its links leads from this page, and the notes it embeds (transitively)."""
+        linker = _PageLinker(self, page)
+        graph = self.project.note_graphs.get(note.path)
+        lines = sorted({d.line for d in note.diagnostics} | {d.line for d in (graph.diagnostics if graph else ())})
+        out: list[object] = [note.digest, lines]
+        todo, seen = [note], {note.path}
+        while todo:
+            current = todo.pop()
+            for link in current.links:
+                hit = linker.note(link.target, current.path) if link.target else None
+                out.append((current.path, link.target, hit, None if hit else linker.attachment(link.target)))
+                if hit is not None and link.embed and hit[0] not in seen:
+                    seen.add(hit[0])
+                    embedded = linker.note_by_path(hit[0])
+                    out.append((embedded.path, embedded.digest, embedded.title))
+                    todo.append(embedded)
+        return out
 
     def note_body(self, note: Note, page: str) -> Context:
         """The definition, and the prose the panels do not show (understood sections become panels)."""
@@ -460,21 +515,26 @@ class Site:
             ]
         return data
 
-    def entity_data(self, iri: URIRef, page: str) -> dict[str, bytes]:
-        """The page's own description in Turtle and JSON-LD (its triples and its parts')."""
-        from sdwiki.export import jsonld, turtle
-
-        triples = [
+    def entity_triples(self, iri: URIRef) -> list[tuple[URIRef, URIRef, Any]]:
+        """The page's own description: its triples and its parts'."""
+        return [
             (s, p, o)
             for s in [iri, *self.parts.get(iri, ())]
             for p, objs in self.facts.out.get(s, {}).items()
             for o in objs
         ]
-        folder = page.rsplit("/", 1)[0]
-        return {
-            f"{folder}/data.ttl": turtle(triples).encode("utf-8"),
-            f"{folder}/data.jsonld": jsonld(triples).encode("utf-8"),
-        }
+
+    def entity_data(self, triples: list[tuple[URIRef, URIRef, Any]]) -> tuple[bytes, bytes]:
+        """The page's description in Turtle and JSON-LD."""
+        from sdwiki.export import jsonld, turtle
+
+        return turtle(triples).encode("utf-8"), jsonld(triples).encode("utf-8")
+
+    def nt(self, term: Any) -> str:
+        text = self._nt.get(term)
+        if text is None:
+            text = self._nt[term] = nt_term(term)
+        return text
 
     @cached_property
     def parts(self) -> dict[URIRef, list[URIRef]]:
@@ -622,6 +682,21 @@ _PANEL_FORMS = {
     SD.GroupedForm,
     SD.ReadingListForm,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A file of the site and the key of what it was made from; ``data`` is None when the previous
+    build's file, made from the same key, is kept."""
+
+    key: str
+    data: bytes | None
+
+
+def _key(*parts: object) -> str:
+    """A digest of what a file is made from (``repr`` of plain data: strings, numbers, lists,
+    dicts, tuples and frozen dataclasses, all of which repr the same in every process)."""
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _has_panel(mapping: SectionMapping) -> bool:

@@ -48,15 +48,20 @@ def _walk_stats(folder: Path, out: list[str], skip: str = "") -> None:
 
 def input_digest(content: Path, settings: Settings, search: bool) -> str:
     """A digest of everything a build reads."""
-    import sdwiki
-    from sdwiki.resources import templates_dir
-
-    lines = [sdwiki.__version__, repr(settings), f"search={search}", str(content.resolve())]
+    lines = [code_digest(), repr(settings), f"search={search}", str(content.resolve())]
     _walk_stats(content, lines)
-    lines.append("\0code")
-    _walk_stats(Path(sdwiki.__file__).parent, lines, skip="__pycache__")
-    lines.append("\0templates")
-    _walk_stats(templates_dir(), lines)
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def code_digest() -> str:
+    """A digest of sdwiki itself: its version, code, templates and ontology files."""
+    import sdwiki
+    from sdwiki.resources import ontology_dir, templates_dir
+
+    lines = [sdwiki.__version__]
+    for folder in (Path(sdwiki.__file__).parent, templates_dir(), ontology_dir()):
+        lines.append(f"\0{folder}")
+        _walk_stats(folder, lines, skip="__pycache__")
     return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -92,8 +97,9 @@ def write(cache: Path, stamp: Stamp) -> None:
 
 def forget(cache: Path) -> None:
     """Drop the stamp (before a build starts writing: an interrupted build must not look finished)."""
-    with contextlib.suppress(FileNotFoundError):
-        (cache / STAMP).unlink()
+    for name in (STAMP, KEYS):  # the keys describe the site now being replaced
+        with contextlib.suppress(FileNotFoundError):
+            (cache / name).unlink()
 
 
 def up_to_date(stamp: Stamp | None, inputs: str, site: Path) -> bool:
@@ -103,3 +109,22 @@ def up_to_date(stamp: Stamp | None, inputs: str, site: Path) -> bool:
         return output_stats(site) == stamp.outputs
     except OSError:
         return False
+
+
+KEYS = "page-keys.json"
+
+
+def read_keys(cache: Path) -> dict[str, str]:
+    """The key of each page and data file of the last build (see :class:`sdwiki.site.Rendered`)."""
+    try:
+        data = json.loads((cache / KEYS).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def write_keys(cache: Path, keys: dict[str, str]) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f"{KEYS}.tmp"
+    tmp.write_text(json.dumps(keys, separators=(",", ":"), sort_keys=True), "utf-8")
+    os.replace(tmp, cache / KEYS)

@@ -72,9 +72,29 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class Previous:
+    """The site the last build left, as far as this build may keep its files."""
+
+    def __init__(self, output: Path, keys: Mapping[str, str]) -> None:
+        self.output = output.absolute()
+        self.manifest = _read_manifest(self.output) or {} if self.output.is_dir() else {}
+        self.keys = keys if self.manifest else {}
+        self.written_at = (self.output / MANIFEST).stat().st_mtime_ns if self.manifest else 0
+
+    def reusable(self, path: str, key: str) -> bool:
+        """Whether the previous file at ``path`` was made from ``key`` and is still as written."""
+        if self.keys.get(path) != key or path not in self.manifest:
+            return False
+        try:
+            st = (self.output / path).stat()
+        except OSError:
+            return False
+        return st.st_mtime_ns <= self.written_at
+
+
 def write_site(
     output: Path,
-    files: Mapping[str, bytes],
+    files: Mapping[str, bytes | None],
     copies: Mapping[str, Path] | None = None,
     post: Callable[[Path], None] | None = None,
     keep: tuple[str, ...] = (),
@@ -94,7 +114,7 @@ def write_site(
     written_at = (output / MANIFEST).stat().st_mtime_ns if old else 0
     staging.mkdir(parents=True)
     written = 0
-    items: dict[str, bytes | Path] = {**files, **(copies or {})}
+    items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
     digests: dict[str, str] = {}
     folders: set[str] = set()
     for rel in sorted(items):
@@ -104,6 +124,12 @@ def write_site(
         if folder not in folders:
             target.parent.mkdir(parents=True, exist_ok=True)
             folders.add(folder)
+        if item is None:  # the previous build's file, made from the same inputs
+            if rel not in old:
+                raise WriteError(f"{output / rel}: the previous file to keep is gone")
+            digests[rel] = old[rel]
+            os.link(output / rel, target)
+            continue
         data = item if isinstance(item, bytes) else item.read_bytes()
         digest = digests[rel] = _digest(data)
         if old.get(rel) == digest and _untouched(output / rel, len(data), written_at):
