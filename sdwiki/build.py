@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from rdflib import Dataset, URIRef
 
 from sdwiki import stamp
 from sdwiki.analytics import Analysis
+from sdwiki.extract import NoteGraph
 from sdwiki.notes import Note, discover, read_note
 from sdwiki.parallel import default_jobs, fork_map
 from sdwiki.pipeline import ContentError, Project, analyse
@@ -21,8 +23,9 @@ from sdwiki.settings import Settings
 from sdwiki.site import Link, SavedQuery, Site, SiteInput, read_queries
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
-from sdwiki.write import Previous, WriteError, check_output, write_site
+from sdwiki.write import Previous, WriteError, check_output, update_site, write_site
 
+_NAMES_GRAPHS = re.compile(r"\b(GRAPH|FROM)\b", re.IGNORECASE)
 STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
 
 
@@ -49,15 +52,25 @@ class SiteBuilder:
     first build and carried over afterwards (it catches up on the next full build).
     """
 
-    def __init__(self, search: bool | str = True, timings: Timings | None = None, jobs: int | None = None) -> None:
+    def __init__(
+        self,
+        search: bool | str = True,
+        timings: Timings | None = None,
+        jobs: int | None = None,
+        in_place: bool = False,
+    ) -> None:
         self.search = search
+        self.in_place = in_place
+        """Update the site's files in place after the first build (``serve``'s private site)."""
         self.jobs = default_jobs() if jobs is None else jobs
+        self.kept = 0
         """Worker processes for reading and rendering (1: all in this process)."""
         self.timings = timings or Timings()
         self.builds = 0
         self.project: Project | None = None
         """The project of the last successful build."""
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
+        self._extracted: dict[str, NoteGraph] = {}
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
         start = time.perf_counter()
@@ -77,11 +90,16 @@ class SiteBuilder:
             raise BuildError(str(exc)) from exc
         previous = Previous(output, stamp.read_keys(cache))
         files, copies, keys = render_files(project, settings, self.timings, self.jobs, previous)
+        self.kept = sum(data is None for data in files.values())
+        """Files of the last build kept from the one before without being made again."""
         keep = ("pagefind/",) if self.search == "first" and not index else ()
         try:
             with self.timings.stage("write"):
                 stamp.forget(cache)
-                report = write_site(output, files, copies, post=self._search if index else None, keep=keep)
+                if self.in_place and not index:
+                    report = update_site(output, files, copies, keep=keep)
+                else:
+                    report = write_site(output, files, copies, post=self._search if index else None, keep=keep)
                 counts = {
                     "files": report.files,
                     "notes": len(project.corpus.notes),
@@ -108,7 +126,8 @@ class SiteBuilder:
             paths, attachments, problems = discover(content)
             notes = self._read_notes(content, output, paths)
         with self.timings.stage("link + extract"):
-            return analyse([n for _, n in notes.values()], attachments, problems, content, settings.base_iri)
+            notes_read = [n for _, n in notes.values()]
+            return analyse(notes_read, attachments, problems, content, settings.base_iri, self._extracted)
 
     def _read_notes(
         self, content: Path, output: Path, paths: list[RelPath]
@@ -157,7 +176,7 @@ def render_files(
     and static files to copy, and the key of each page (see :class:`sdwiki.site.Rendered`)."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
-    from sdwiki.graph import load_nquads, nquads
+    from sdwiki.graph import load_nquads, nquads_parts
     from sdwiki.pipeline import analytics_graph
 
     t = timings or Timings()
@@ -167,7 +186,7 @@ def render_files(
         measures = analytics_graph(project, analysis)
     graphs = project.ordered_graphs()
     with t.stage("graph files"):
-        all_quads = nquads([*graphs, measures], with_default=True)
+        named, default = nquads_parts([*graphs, measures])
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     with t.stage("facts index"):
         site = Site(data)
@@ -175,11 +194,13 @@ def render_files(
             site.reuse = previous.reusable
             site.version = stamp.code_digest()
     with t.stage("saved queries"):
-        ds = load_nquads(all_quads)
+        # queries that never name a graph see only the default graph: half the quads to load
+        graphs_named = any(_NAMES_GRAPHS.search(q.text) for q in queries)
+        ds = load_nquads(named + default if graphs_named else default)
         data.query_results.update(_query_results(ds, site, queries))
     files = site.build(t, jobs)
     with t.stage("graph files"):
-        files["data/graph.nq"] = all_quads.encode("utf-8")
+        files["data/graph.nq"] = (named + default).encode("utf-8")
         store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface: its own serialisers
         files["data/graph.ttl"] = dump(store, "ttl")
         files["data/graph.jsonld"] = dump(store, "jsonld")

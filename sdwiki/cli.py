@@ -181,14 +181,17 @@ def new(kind: str, title: str, content: Path | None) -> None:
 def build(content: Path | None, output: Path | None, timings: bool) -> None:
     """Build the static site from the notes."""
     from sdwiki.build import BuildError, SiteBuilder
-    from sdwiki.timings import Timings
+    from sdwiki.timings import Progress, Timings
 
     settings = _settings()
-    stages = Timings()
+    progress = Progress()
+    stages = Timings(progress)
     try:
         report = SiteBuilder(timings=stages)(content or settings.content, output or settings.output, settings)
     except BuildError as exc:
+        progress.done()
         _fail(str(exc))
+    progress.done()
     click.echo(report, err=True)
     if timings:
         click.echo(stages.report(), err=True)

@@ -96,6 +96,12 @@ def nquads(note_graphs: Iterable[NoteGraph], with_default: bool = False) -> str:
 
     With ``with_default``, each distinct triple also appears once in the default graph.
     """
+    named, default = nquads_parts(note_graphs, with_default)
+    return named + default
+
+
+def nquads_parts(note_graphs: Iterable[NoteGraph], with_default: bool = True) -> tuple[str, str]:
+    """The named graphs, and the default graph (each distinct triple once), as N-Quads text."""
     lines: list[str] = []
     default: dict[str, None] = {}
     cache: dict[Node, str] = {}
@@ -113,7 +119,7 @@ def nquads(note_graphs: Iterable[NoteGraph], with_default: bool = False) -> str:
             lines.append(f"{triple} {g} .\n")
             if with_default:
                 default[f"{triple} .\n"] = None
-    return "".join(lines) + "".join(default)
+    return "".join(lines), "".join(default)
 
 
 def replace_note(ds: Dataset, old: NoteGraph | None, new: NoteGraph | None) -> None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
 from sdwiki.registry import DEFAULT_BASE, Registry, build_registry
 from sdwiki.resolve import Corpus, build_corpus
+from sdwiki.stamp import code_digest
 from sdwiki.types import RelPath
 
 
@@ -59,11 +61,25 @@ def analyse(
     problems: list[Diagnostic],
     root: Path,
     base: str = DEFAULT_BASE,
+    extracted: dict[str, NoteGraph] | None = None,
 ) -> Project:
+    """Link, name and extract. With ``extracted`` (kept by the caller between builds), a note whose
+    bytes, links and corpus-wide names are as before keeps its graph instead of being read again;
+    the dictionary is left holding exactly this build's graphs."""
     onto = load_ontology()
     corpus = build_corpus(notes, attachments)
     registry = build_registry(corpus, onto, base)
-    graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
+    if extracted is None:
+        graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
+    else:
+        names = _naming(corpus, registry)
+        graphs, kept = {}, {}
+        for p, n in corpus.notes.items():
+            key = repr((names, n.digest, p, corpus.resolved.get(p)))
+            graph = extracted.get(key)
+            graphs[p] = kept[key] = graph if graph is not None else extract(n, corpus, registry, onto)
+        extracted.clear()
+        extracted.update(kept)
     diags = [
         *problems,
         *corpus.all_diagnostics(),
@@ -71,6 +87,25 @@ def analyse(
         *(d for g in graphs.values() for d in g.diagnostics),
     ]
     return Project(root, corpus, registry, onto, graphs, tuple(attachments), tuple(sorted(set(diags))))
+
+
+def _naming(corpus: Corpus, registry: Registry) -> str:
+    """A digest of every corpus-wide name a note's triples can depend on: how names resolve to
+    notes and attachments, note titles, IRIs and classes, and the thinker index."""
+    index = corpus.index
+    parts = (
+        code_digest(),
+        registry.base,
+        sorted(index.by_path.items()),
+        sorted(index.by_name.items()),
+        sorted(index.attachments_by_path.items()),
+        sorted((p, n.title) for p, n in corpus.notes.items()),
+        sorted(registry.note_iri.items()),
+        sorted(registry.note_class.items()),
+        sorted(registry.thinkers.items()),
+        sorted(registry.thinker_labels.items()),
+    )
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def load_project(root: Path, base: str = DEFAULT_BASE, cache: Path | None = None) -> Project:

@@ -518,7 +518,7 @@ def serve(content: Path, host: str, port: int, cors: bool, settings: Settings) -
     work = Path(tempfile.mkdtemp(prefix="sdwiki-serve-"))  # the site, and whatever the builder keeps beside it
     site = work / "site"
     try:
-        builder = SiteBuilder(search="first")  # keeps the notes between saves; re-reads only changed files
+        builder = SiteBuilder(search="first", in_place=True)  # keeps what it can between saves
         app = create_app(content, site, settings, host, sock.getsockname()[1], cors, builder)
         config = uvicorn.Config(
             app,

@@ -163,6 +163,52 @@ def write_site(
     return WriteReport(len(manifest), written)
 
 
+def update_site(
+    output: Path,
+    files: Mapping[str, bytes | None],
+    copies: Mapping[str, Path] | None = None,
+    keep: tuple[str, ...] = (),
+) -> WriteReport:
+    """Bring a site sdwiki built up to date in place: each changed file replaced atomically, files
+    no longer part of the site (and listed in the manifest) removed. For ``serve``'s private site,
+    where a saved note must reach the browser at once; ``sdwiki build`` uses :func:`write_site`."""
+    output = output.absolute()
+    old = _read_manifest(output) if output.is_dir() else None
+    if old is None:
+        return write_site(output, files, copies, keep=keep)
+    written_at = (output / MANIFEST).stat().st_mtime_ns
+    items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
+    manifest: dict[str, str] = {}
+    written = 0
+    for rel, item in items.items():
+        target = output / rel
+        if item is None:
+            if rel not in old:
+                raise WriteError(f"{target}: the previous file to keep is gone")
+            manifest[rel] = old[rel]
+            continue
+        data = item if isinstance(item, bytes) else item.read_bytes()
+        digest = manifest[rel] = _digest(data)
+        if old.get(rel) == digest and _untouched(target, len(data), written_at):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.sdwiki-tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        written += 1
+    for rel, digest in old.items():
+        if rel in manifest:
+            continue
+        if keep and rel.startswith(keep):
+            manifest[rel] = digest
+        else:
+            (output / rel).unlink(missing_ok=True)
+    tmp = output / f"{MANIFEST}.sdwiki-tmp"
+    tmp.write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
+    os.replace(tmp, output / MANIFEST)
+    return WriteReport(len(manifest), written)
+
+
 def _untouched(path: Path, size: int, before: int) -> bool:
     try:
         st = path.stat()

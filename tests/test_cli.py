@@ -107,3 +107,47 @@ def test_check_reports_bad_saved_queries(vault: Path) -> None:
     bad = {(d["file"], d["code"]) for d in json.loads(result.stdout) if d["code"] == "bad-query"}
     assert bad == {("queries/bad.rq", "bad-query"), ("queries/remote.rq", "bad-query")}
     assert result.exit_code == 1
+
+
+def _build_on_a_terminal(tmp_path: Path, env: dict[str, str]) -> str:
+    """Run ``sdwiki build`` with its error stream on a pseudo-terminal; what the terminal showed."""
+    import os
+    import pty
+    import shutil
+    import subprocess
+    import sys
+
+    content = tmp_path / "content"
+    shutil.copytree(Path(__file__).parent / "data" / "site-vault", content, dirs_exist_ok=True)
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "sdwiki", "build", str(content), "-o", str(tmp_path / "site")],
+        stderr=follower,
+        stdout=subprocess.DEVNULL,
+        env={k: v for k, v in {**os.environ, **env}.items() if v},
+        check=False,
+        timeout=300,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    return shown.decode("utf-8", "replace")
+
+
+def test_a_build_on_a_terminal_shows_its_progress(tmp_path: Path) -> None:
+    shown = _build_on_a_terminal(tmp_path, {"CI": ""})
+    assert "\x1b[K" in shown and "pages: entities…" in shown and "built " in shown
+
+
+def test_a_build_in_ci_prints_only_its_report(tmp_path: Path) -> None:
+    shown = _build_on_a_terminal(tmp_path, {"CI": "true"})
+    assert "\x1b[K" not in shown and "…" not in shown and "built " in shown

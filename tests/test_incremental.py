@@ -114,3 +114,51 @@ def test_parallel_and_cached_builds_equal_a_clean_single_process_build(tmp_path:
     note.write_bytes(original)
     builder(vault.content, forked, Settings())
     assert _files(forked) == expected
+
+
+def test_a_rebuild_makes_again_only_the_pages_whose_inputs_changed(tmp_path: Path) -> None:
+    content, site = _vault(tmp_path)
+    builder = SiteBuilder(search=False)
+    builder(content, site, Settings())
+    assert builder.kept == 0
+    pages = len(list(site.rglob("index.html")))
+    (content / "extra.txt").write_text("an attachment: no page changes", "utf-8")
+    builder(content, site, Settings())
+    assert builder.kept > pages / 2  # entity pages and their data files, kept as they were
+    # a renamed note: every page that names it shows the new name, none keeps the old one
+    note = content / "concepts" / "Spiral.md"
+    text = note.read_text("utf-8")
+    assert "title:" not in text.split("---")[1]
+    note.write_text(text.replace("type: concept\n", "type: concept\ntitle: Spiral Model\n", 1), "utf-8")
+    fresh = SiteBuilder(search=False)
+    fresh(content, site, Settings())
+    assert fresh.kept > 0
+    clean = tmp_path / "clean"
+    SiteBuilder(search=False)(content, clean, Settings())
+    assert _files(site) == _files(clean)
+    assert sum(b"Spiral Model" in data for path, data in _files(site).items() if path.endswith(".html")) > 2
+
+
+def test_serve_style_builds_update_in_place_and_equal_clean_builds(tmp_path: Path) -> None:
+    content, site = _vault(tmp_path)
+    builder = SiteBuilder(search="first", in_place=True)
+    builder(content, site, Settings())
+    folder = site.stat().st_ino
+    note = content / "concepts" / "Restraint.md"
+    note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
+    builder(content, site, Settings())
+    assert site.stat().st_ino == folder  # the same folder, its files replaced one by one
+    assert "Deciding not" in (site / "concept/restraint/index.html").read_text("utf-8")
+    assert len(builder._extracted) == 4  # one graph per note, the unchanged ones kept
+    (content / "concepts" / "Spiral.md").unlink()
+    before = set(_files(site))
+    builder(content, site, Settings())
+    assert before - set(_files(site))  # files of the removed note are gone (compared in full below)
+    clean = tmp_path / "clean"
+    SiteBuilder(search=True)(content, clean, Settings())
+    ours, theirs = _files(site), _files(clean)
+    assert {p for p in ours if p.startswith("pagefind/")} and not [p for p in ours if ".sdwiki-tmp" in p]
+    # the search index is carried over from the first build, as serve promises
+    assert {p: d for p, d in ours.items() if not p.startswith(("pagefind/", ".sdwiki"))} == {
+        p: d for p, d in theirs.items() if not p.startswith(("pagefind/", ".sdwiki"))
+    }
