@@ -273,8 +273,12 @@ def _owner(
 # -- the measures ----------------------------------------------------------------------------
 
 
-def analyse(project: Project) -> Analysis:
-    """Project the graph and compute every measure (a pure function of the project)."""
+def analyse(project: Project, memo: dict[str, Analysis] | None = None) -> Analysis:
+    """Project the graph and compute every measure (a pure function of the project).
+
+    With ``memo`` (kept by the caller between builds), a network that is the same as last time
+    (the same nodes, edges and gaps: an edit that changed only prose) gets the same analysis back.
+    """
     g = network(project)
     wanted: dict[URIRef, set[str]] = {SKOS.definition: set(), SD.keyThinker: set()}
     for ng in project.ordered_graphs():
@@ -282,7 +286,22 @@ def analyse(project: Project) -> Analysis:
             found = wanted.get(p)
             if found is not None:
                 found.add(str(s))
-    return analyse_network(g, wanted[SKOS.definition], wanted[SD.keyThinker])
+    if memo is None:
+        return analyse_network(g, wanted[SKOS.definition], wanted[SD.keyThinker])
+    shape = repr(
+        (
+            sorted(g.nodes(data=True)),
+            sorted(g.edges(keys=True, data=True)),
+            sorted(wanted[SKOS.definition]),
+            sorted(wanted[SD.keyThinker]),
+        )
+    )
+    known = memo.get(shape)
+    if known is None:
+        known = analyse_network(g, wanted[SKOS.definition], wanted[SD.keyThinker])
+    memo.clear()
+    memo[shape] = known
+    return known
 
 
 def analyse_network(g: nx.MultiDiGraph, defined: Iterable[str] = (), with_thinker: Iterable[str] = ()) -> Analysis:

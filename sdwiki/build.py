@@ -69,8 +69,12 @@ class SiteBuilder:
         self.builds = 0
         self.project: Project | None = None
         """The project of the last successful build."""
+        self.measures: NoteGraph | None = None
+        """The network measures of the last successful build, as their named graph."""
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         self._extracted: dict[str, NoteGraph] = {}
+        self._text: dict[int, tuple[NoteGraph, list[str]]] = {}
+        self._analyses: dict[str, Analysis] = {}
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
         start = time.perf_counter()
@@ -89,7 +93,15 @@ class SiteBuilder:
         except (ContentError, WriteError) as exc:
             raise BuildError(str(exc)) from exc
         previous = Previous(output, stamp.read_keys(cache))
-        files, copies, keys = render_files(project, settings, self.timings, self.jobs, previous)
+        files, copies, keys, measures = render_files(
+            project,
+            settings,
+            self.timings,
+            self.jobs,
+            previous,
+            self._text if self.in_place else None,
+            self._analyses if self.in_place else None,
+        )
         self.kept = sum(data is None for data in files.values())
         """Files of the last build kept from the one before without being made again."""
         keep = ("pagefind/",) if self.search == "first" and not index else ()
@@ -113,6 +125,7 @@ class SiteBuilder:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         self.builds += 1
         self.project = project
+        self.measures = measures
         return _report("built", counts, report.written, time.perf_counter() - start)
 
     def _search(self, folder: Path) -> None:
@@ -171,9 +184,12 @@ def render_files(
     timings: Timings | None = None,
     jobs: int = 1,
     previous: Previous | None = None,
-) -> tuple[dict[str, bytes | None], dict[str, Path], dict[str, str]]:
+    kept: dict[int, tuple[NoteGraph, list[str]]] | None = None,
+    memo: dict[str, Analysis] | None = None,
+) -> tuple[dict[str, bytes | None], dict[str, Path], dict[str, str], NoteGraph]:
     """Every file of the site, in memory (None: keep the ``previous`` build's file), the attachments
-    and static files to copy, and the key of each page (see :class:`sdwiki.site.Rendered`)."""
+    and static files to copy, the key of each page (see :class:`sdwiki.site.Rendered`), and the
+    network measures' named graph."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
     from sdwiki.graph import load_nquads, nquads_parts
@@ -182,11 +198,11 @@ def render_files(
     t = timings or Timings()
     queries, _ = read_queries(project.root)
     with t.stage("analytics"):
-        analysis = analyse(project)
+        analysis = analyse(project, memo)
         measures = analytics_graph(project, analysis)
     graphs = project.ordered_graphs()
     with t.stage("graph files"):
-        named, default = nquads_parts([*graphs, measures])
+        named, default = nquads_parts([*graphs, measures], kept=kept)
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     with t.stage("facts index"):
         site = Site(data)
@@ -213,7 +229,7 @@ def render_files(
             copies[f"assets/vendor/{vendored.relative_to(tdir / 'vendor').as_posix()}"] = vendored
     for attachment in project.attachments:
         copies[site.attachment_path(attachment)] = project.root / attachment
-    return files, copies, site.keys
+    return files, copies, site.keys, measures
 
 
 def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:

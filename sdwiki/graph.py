@@ -100,11 +100,21 @@ def nquads(note_graphs: Iterable[NoteGraph], with_default: bool = False) -> str:
     return named + default
 
 
-def nquads_parts(note_graphs: Iterable[NoteGraph], with_default: bool = True) -> tuple[str, str]:
-    """The named graphs, and the default graph (each distinct triple once), as N-Quads text."""
+def nquads_parts(
+    note_graphs: Iterable[NoteGraph],
+    with_default: bool = True,
+    kept: dict[int, tuple[NoteGraph, list[str]]] | None = None,
+) -> tuple[str, str]:
+    """The named graphs, and the default graph (each distinct triple once), as N-Quads text.
+
+    ``kept`` (held by the caller between builds) keeps each note graph's triples as text, so an
+    unchanged note (the same :class:`NoteGraph` object) is not written out again; it is left
+    holding exactly these graphs.
+    """
     lines: list[str] = []
     default: dict[str, None] = {}
     cache: dict[Node, str] = {}
+    now: dict[int, tuple[NoteGraph, list[str]]] = {}
 
     def term(t: Node) -> str:
         text = cache.get(t)
@@ -113,12 +123,20 @@ def nquads_parts(note_graphs: Iterable[NoteGraph], with_default: bool = True) ->
         return text
 
     for ng in note_graphs:
-        g = f"<{ng.graph}>"
-        for s, p, o in ng.triples:
-            triple = f"{term(s)} {term(p)} {term(o)}"
-            lines.append(f"{triple} {g} .\n")
-            if with_default:
-                default[f"{triple} .\n"] = None
+        known = kept.get(id(ng)) if kept is not None else None
+        if known is not None and known[0] is ng:
+            triples = known[1]
+        else:
+            triples = [f"{term(s)} {term(p)} {term(o)}" for s, p, o in ng.triples]
+        if kept is not None:
+            now[id(ng)] = (ng, triples)
+        g = f" <{ng.graph}> .\n"
+        lines.extend(t + g for t in triples)
+        if with_default:
+            default.update(dict.fromkeys(t + " .\n" for t in triples))
+    if kept is not None:
+        kept.clear()
+        kept.update(now)
     return "".join(lines), "".join(default)
 
 

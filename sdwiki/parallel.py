@@ -20,6 +20,8 @@ R = TypeVar("R")
 _work: Callable[[Any], Any] | None = None
 """The function workers apply (set before the fork, so workers inherit it)."""
 _shrink: Callable[[Any], Any] | None = None
+MIN_ITEMS = 400
+"""Fewer items than this are not worth starting workers for (about a tenth of a second)."""
 pools = 0
 """How many times work was spread over forked workers in this process (tests read it)."""
 
@@ -42,7 +44,7 @@ def fork_map(
     fn: Callable[[T], R],
     items: Sequence[T],
     jobs: int,
-    min_items: int = 100,
+    min_items: int | None = None,
     shrink: Callable[[R], R] | None = None,
 ) -> list[R]:
     """``[fn(x) for x in items]``, in ``jobs`` forked processes when that can help.
@@ -52,7 +54,7 @@ def fork_map(
     global _work, _shrink, pools
     if (
         jobs <= 1
-        or len(items) < min_items
+        or len(items) < (MIN_ITEMS if min_items is None else min_items)
         or threading.active_count() > 1
         or "fork" not in multiprocessing.get_all_start_methods()
     ):

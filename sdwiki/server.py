@@ -220,6 +220,14 @@ class LiveSite:
         async with self._lock:
             problems, project = await asyncio.to_thread(self._rebuild, tuple(changed))
             graphs = project.ordered_graphs() if project is not None else None
+            built = getattr(self.builder, "project", None)
+            measures = getattr(self.builder, "measures", None) if built is project and project is not None else None
+            if measures is not None:  # the site is ready: pages reload while the endpoint loads
+                self.rebuilds += 1
+                self._announce(tuple(problems))
+                if graphs is not None and self.endpoint is not None:
+                    await self.endpoint.load([*graphs, measures])
+                return
             if graphs is not None and self.endpoint is not None:
                 await self.endpoint.load(graphs)
             self.rebuilds += 1

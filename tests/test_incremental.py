@@ -88,10 +88,13 @@ def _files(site: Path) -> dict[str, bytes]:
     return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
 
 
-def test_parallel_and_cached_builds_equal_a_clean_single_process_build(tmp_path: Path) -> None:
+def test_parallel_and_cached_builds_equal_a_clean_single_process_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bench.generate import generate
     from sdwiki import parallel
 
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 50)  # workers even for this small vault
     vault = generate(tmp_path / "vault", 160, seed=5)
     single = tmp_path / "single"
     SiteBuilder(search=False, jobs=1)(vault.content, single, Settings())
