@@ -177,8 +177,9 @@ def new(kind: str, title: str, content: Path | None) -> None:
 @main.command()
 @CONTENT
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Site folder (default: site).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
 @click.option("--timings", is_flag=True, help="Also print the time each stage of the build took.")
-def build(content: Path | None, output: Path | None, timings: bool) -> None:
+def build(content: Path | None, output: Path | None, jobs: int | None, timings: bool) -> None:
     """Build the static site from the notes."""
     from sdwiki.build import BuildError, SiteBuilder
     from sdwiki.timings import Progress, Timings
@@ -187,7 +188,8 @@ def build(content: Path | None, output: Path | None, timings: bool) -> None:
     progress = Progress()
     stages = Timings(progress)
     try:
-        report = SiteBuilder(timings=stages)(content or settings.content, output or settings.output, settings)
+        builder = SiteBuilder(timings=stages, jobs=jobs)
+        report = builder(content or settings.content, output or settings.output, settings)
     except BuildError as exc:
         progress.done()
         _fail(str(exc))

@@ -22,6 +22,18 @@ def test_every_command_is_documented() -> None:
         assert re.search(rf"^### `sdwiki {name}\b", README, re.M), f"README lacks a section for sdwiki {name}"
 
 
+def test_every_option_is_documented() -> None:
+    import click
+
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        command = main.get_command(ctx, name)
+        assert command is not None
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert any(re.search(rf"`[^`]*{re.escape(o)}\b[^`]*`", README) for o in param.opts), (name, param.opts)
+
+
 def test_every_setting_and_code_is_documented() -> None:
     for f in fields(Settings):
         assert f"`{f.name}`" in README, f.name
