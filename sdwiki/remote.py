@@ -23,7 +23,7 @@ from rdflib.term import Identifier
 
 from sdwiki.extract import NoteGraph
 from sdwiki.graph import nt_term
-from sdwiki.ontology import PREFIXES
+from sdwiki.ontology import PREFIXES, SD
 from sdwiki.pipeline import Project, analytics_graph
 from sdwiki.query import Answer, QueryError, blank_out, check, serialize
 
@@ -135,9 +135,42 @@ def publish(project: Project, endpoint: str, graph: str | None, user: str | None
     else:
         payloads = [(str(ng.graph), _ntriples([ng])) for ng in ordered]
     headers = {"Content-Type": "text/turtle; charset=utf-8"}  # N-Triples is Turtle
+    record = f"{project.registry.base}published"
+    before = _published(client, endpoint, record, project.registry.base) if graph is None else set()
     for iri, body in payloads:
         client.request("PUT", _with_params(endpoint, [("graph", iri)]), body, headers)
+    if graph is None:
+        now = {iri for iri, _ in payloads}
+        for gone in sorted(before - now):  # the graphs of notes removed since the last publish
+            try:
+                client.request("DELETE", _with_params(endpoint, [("graph", gone)]), None, {})
+            except RemoteError as exc:
+                if " 404 " not in f"{exc} ":
+                    raise
+        lines = "".join(f"<{record}> <{SD.publishedGraph}> <{iri}> .\n" for iri in sorted(now))
+        client.request("PUT", _with_params(endpoint, [("graph", record)]), lines.encode("utf-8"), headers)
     return len(payloads)
+
+
+def _published(client: _Client, endpoint: str, record: str, base: str) -> set[str]:
+    """The graphs the last publish wrote, as it recorded them (none if it never did)."""
+    accept = {"Accept": "application/n-triples, text/turtle;q=0.9, application/rdf+xml;q=0.5"}
+    try:
+        media, data = client.request("GET", _with_params(endpoint, [("graph", record)]), None, accept)
+    except RemoteError as exc:
+        if re.search(r" answered (404|405|501) ", str(exc)):  # never published here, or cannot tell
+            return set()
+        raise
+    g = Graph()
+    try:
+        g.parse(data=data, format=_RDF_FORMATS.get(media, "turtle"))
+    except Exception as exc:  # a record we cannot read: say so rather than delete blindly
+        raise RemoteError(f"{endpoint}: the record of published graphs cannot be read: {exc}") from None
+    return {
+        str(o)
+        for o in g.objects(URIRef(record), SD.publishedGraph)
+        if isinstance(o, URIRef) and str(o).startswith(f"{base}graph/")  # only note graphs are ever removed
+    }
 
 
 # -- querying --------------------------------------------------------------------------------

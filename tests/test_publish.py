@@ -15,6 +15,7 @@ import shutil
 import socket
 import threading
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -54,7 +55,8 @@ EXPECTED = {
     "cq6-related": ["Realism", "Deterrence", "Arms Race", "Anarchy", "Balance of Power"],
 }
 COUNT_NOTE_TRIPLES = (
-    "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(STRSTARTS(STR(?g), 'https://w3id.org/sdwiki/id/')) }"
+    "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(STRSTARTS(STR(?g), 'https://w3id.org/sdwiki/id/')"
+    " && ?g != <https://w3id.org/sdwiki/id/published>) }"
 )
 
 
@@ -190,6 +192,44 @@ def test_republishing_a_changed_note_replaces_its_graph(oxigraph: Oxigraph, tmp_
     assert remote(oxigraph.query, old, "table") == "yes\n"
 
 
+@pytest.mark.parametrize("store", ["oxigraph", "virtuoso"])
+def test_republishing_removes_the_graphs_of_removed_notes_only(
+    oxigraph: Oxigraph, virtuoso: Virtuoso, store: str, tmp_path: Path
+) -> None:
+    server = {"oxigraph": oxigraph, "virtuoso": virtuoso}[store]
+    auth = ["--user", "dba", "--password", "dba"] if store == "virtuoso" else []
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    (content / "concepts" / "Anarchy.md").unlink()
+    gone = "https://w3id.org/sdwiki/id/graph/concepts/anarchy"
+    foreign = "https://example.org/not-ours"
+    has = "ASK {{ GRAPH <{}> {{ ?s ?p ?o }} }}"
+    put = urllib.request.Request(
+        f"{server.store}?graph={urllib.parse.quote(foreign)}",
+        data=b"<https://example.org/a> <https://example.org/b> <https://example.org/c> .",
+        headers={"Content-Type": "text/turtle"},
+        method="PUT",
+    )
+    if store == "virtuoso":
+        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        manager.add_password(None, server.store, "dba", "dba")
+        urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(manager)).open(put, timeout=30).close()
+    else:
+        urllib.request.urlopen(put, timeout=30).close()
+    try:
+        assert cli("publish", str(CONTENT), "--endpoint", server.store, *auth).exit_code == 0
+        assert remote(server.query, has.format(gone), "table") == "yes\n"
+        r = cli("publish", str(content), "--endpoint", server.store, *auth)
+        assert r.exit_code == 0, r.output
+        assert remote(server.query, has.format(gone), "table") == "no\n"
+        assert remote(server.query, has.format(foreign), "table") == "yes\n"  # not ours: never removed
+        listed = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <https://w3id.org/sdwiki/id/published> { ?s ?p ?g } }"
+        assert remote(server.query, listed, "csv").splitlines()[1] == str(len(load_project(content).note_graphs) + 1)
+    finally:
+        assert cli("publish", str(CONTENT), "--endpoint", server.store, *auth).exit_code == 0
+    assert remote(server.query, has.format(gone), "table") == "yes\n"
+
+
 def test_publish_into_one_graph(oxigraph: Oxigraph) -> None:
     iri = "https://example.org/wiki/all"
     r = cli("publish", str(CONTENT), "--endpoint", oxigraph.store, "--graph", iri)
@@ -306,7 +346,11 @@ def test_publish_with_basic_authentication() -> None:
         r = cli("publish", str(CONTENT), "--endpoint", url, env={"SDWIKI_USER": "ann", "SDWIKI_PASSWORD": "s3cret"})
         assert r.exit_code == 0, r.output
         got = _BasicStore.received
-        assert [g for _, g, _, _ in got] == [str(g.graph) for g in published()]
+        # every graph, then the record of what was published (for the next publish's removals)
+        assert [g for _, g, _, _ in got] == [
+            *(str(g.graph) for g in published()),
+            "https://w3id.org/sdwiki/id/published",
+        ]
         assert all(path == "/gsp" and media.startswith("text/turtle") and size > 0 for path, _, media, size in got)
     finally:
         server.shutdown()
