@@ -164,8 +164,11 @@ class LiveSite:
         builder: Builder | None = None,
         endpoint: Endpoint | None = None,
         watch: bool = True,
+        prebuilt: bool = False,
     ) -> None:
         self.content = content
+        self.prebuilt = prebuilt
+        """The builder has just built the site: the first rebuild only loads what it made."""
         self.site = site
         self.root = os.path.realpath(site)
         self.settings = settings
@@ -246,7 +249,8 @@ class LiveSite:
 
     def _rebuild(self, changed: Sequence[Path]) -> tuple[list[str], Project | None]:
         problems: list[str] = []
-        if self.builder is not None:
+        prebuilt, self.prebuilt = self.prebuilt, False
+        if self.builder is not None and not prebuilt:
             try:
                 self.builder(self.content, self.site, self.settings)
             except Exception as exc:  # a failed build is shown in the page, never fatal
@@ -492,11 +496,13 @@ def create_app(
     builder: Builder | None = None,
     watch: bool = True,
     workers: int | None = None,
+    prebuilt: bool = False,
 ) -> App:
-    """The whole server as one ASGI app (the initial build runs at startup)."""
+    """The whole server as one ASGI app (the initial build runs at startup, unless ``prebuilt``:
+    the builder has built the site already)."""
     engine: Engine = "rdflib" if settings.engine == "rdflib" else "oxigraph"
     endpoint = Endpoint(engine, settings.query_timeout, settings.result_limit, workers)
-    live = LiveSite(content, site, settings, builder, endpoint, watch)
+    live = LiveSite(content, site, settings, builder, endpoint, watch, prebuilt)
     return App(live, endpoint, host, port, cors)
 
 
@@ -527,7 +533,12 @@ def serve(content: Path, host: str, port: int, cors: bool, settings: Settings) -
     site = work / "site"
     try:
         builder = SiteBuilder(search="first", in_place=True)  # keeps what it can between saves
-        app = create_app(content, site, settings, host, sock.getsockname()[1], cors, builder)
+        # the first build, before any thread starts, so that its workers can be forked; if it
+        # fails it runs again at startup, where what went wrong is shown in the pages
+        with contextlib.suppress(Exception):
+            builder(content, site, settings)
+        prebuilt = builder.project is not None
+        app = create_app(content, site, settings, host, sock.getsockname()[1], cors, builder, prebuilt=prebuilt)
         config = uvicorn.Config(
             app,
             log_level="warning",
