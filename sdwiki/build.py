@@ -9,21 +9,24 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-
-from rdflib import Dataset, URIRef
+from typing import TYPE_CHECKING
 
 from sdwiki import stamp
-from sdwiki.analytics import Analysis
-from sdwiki.extract import NoteGraph
-from sdwiki.notes import Note, discover, read_note
 from sdwiki.parallel import default_jobs, fork_map
-from sdwiki.pipeline import ContentError, Project, analyse
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
-from sdwiki.site import Link, SavedQuery, Site, SiteInput, read_queries
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
 from sdwiki.write import Previous, WriteError, check_output, update_site, write_site
+
+if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date" must be quick
+    from rdflib import Dataset
+
+    from sdwiki.analytics import Analysis
+    from sdwiki.extract import NoteGraph
+    from sdwiki.notes import Note
+    from sdwiki.pipeline import Project
+    from sdwiki.site import Link, SavedQuery, Site, SiteInput
 
 _NAMES_GRAPHS = re.compile(r"\b(GRAPH|FROM)\b", re.IGNORECASE)
 STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
@@ -83,14 +86,19 @@ class SiteBuilder:
         inputs: str | None = None
         try:
             check_output(output, content)
-            if self.project is None:  # nothing in memory: maybe the last build already made this site
-                with self.timings.stage("check inputs"):
-                    inputs = stamp.input_digest(content, settings, index)
-                    last = stamp.read(cache)
-                    if stamp.up_to_date(last, inputs, output) and last is not None:
-                        return _report("up to date:", last.report, 0, time.perf_counter() - start)
+        except WriteError as exc:
+            raise BuildError(str(exc)) from exc
+        if self.project is None and content.is_dir():  # nothing in memory: maybe the site is made
+            with self.timings.stage("check inputs"):
+                inputs = stamp.input_digest(content, settings, index)
+                last = stamp.read(cache)
+                if stamp.up_to_date(last, inputs, output) and last is not None:
+                    return _report("up to date:", last.report, 0, time.perf_counter() - start)
+        from sdwiki.pipeline import ContentError
+
+        try:
             project = self._read(content, output, settings)
-        except (ContentError, WriteError) as exc:
+        except ContentError as exc:
             raise BuildError(str(exc)) from exc
         previous = Previous(output, stamp.read_keys(cache))
         files, copies, keys, measures = render_files(
@@ -133,6 +141,9 @@ class SiteBuilder:
             index_search(folder)
 
     def _read(self, content: Path, output: Path, settings: Settings) -> Project:
+        from sdwiki.notes import discover
+        from sdwiki.pipeline import ContentError, analyse
+
         if not content.is_dir():
             raise ContentError(f"{content}: content folder not found")
         with self.timings.stage("read"):
@@ -158,6 +169,8 @@ class SiteBuilder:
                 notes[rel] = known
             else:
                 marks[rel] = mark
+        from sdwiki.notes import read_note
+
         cache = cache_dir(output)
         fresh = fork_map(lambda rel: read_note(content, rel, cache), list(marks), self.jobs, shrink=_lean)
         for rel, note in zip(marks, fresh, strict=True):
@@ -194,6 +207,7 @@ def render_files(
     from sdwiki.export import dump
     from sdwiki.graph import load_nquads, nquads_parts
     from sdwiki.pipeline import analytics_graph
+    from sdwiki.site import Site, SiteInput, read_queries
 
     t = timings or Timings()
     queries, _ = read_queries(project.root)
@@ -242,12 +256,15 @@ def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:
     )
 
 
-QueryTable = tuple[tuple[str, ...], list[list[Link]]]
+QueryTable = tuple[tuple[str, ...], list[list["Link"]]]
 
 
 def _query_results(ds: Dataset, site: Site, queries: list[SavedQuery]) -> dict[str, QueryTable]:
     """Each saved query's answer, for its page (readable with JavaScript off)."""
+    from rdflib import URIRef
+
     from sdwiki.query import QueryError, run
+    from sdwiki.site import Link
 
     out: dict[str, QueryTable] = {}
     for q in queries:

@@ -18,9 +18,10 @@ from sdwiki.notes import Note, aliases
 from sdwiki.ontology import SD, Ontology
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
-from sdwiki.types import IRI, RelPath
+from sdwiki.types import DEFAULT_BASE, IRI, RelPath
 
-DEFAULT_BASE = "https://w3id.org/sdwiki/id/"
+__all__ = ["DEFAULT_BASE", "Registry", "build_registry", "key", "plain", "surname"]
+
 
 _WIKILINK = re.compile(r"!?\[\[([^\[\]|#]*)(?:#[^\[\]|]*)?(?:\\?\|([^\[\]]*))?\]\]")
 _EMPH = re.compile(r"(\*\*|__|\*|_|`|~~)")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from sdwiki.registry import DEFAULT_BASE
+from sdwiki.types import DEFAULT_BASE
 
 
 class SettingsError(Exception):

@@ -10,3 +10,6 @@ RelPath = NewType("RelPath", str)
 
 IRI = NewType("IRI", str)
 """An absolute IRI built only from a base and validated slugs."""
+
+DEFAULT_BASE = "https://w3id.org/sdwiki/id/"
+"""The IRI base of every resource unless the settings give another (``base_iri``)."""
