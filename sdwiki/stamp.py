@@ -66,13 +66,9 @@ def code_digest() -> str:
 
 
 def output_stats(site: Path) -> dict[str, tuple[int, int]]:
-    out: dict[str, tuple[int, int]] = {}
-    for dirpath, _dirnames, filenames in os.walk(site):
-        rel = os.path.relpath(dirpath, site)
-        for name in filenames:
-            st = os.stat(os.path.join(dirpath, name))
-            out[name if rel == "." else f"{rel}/{name}"] = (st.st_size, st.st_mtime_ns)
-    return out
+    from sdwiki.write import scan
+
+    return scan(site)
 
 
 def read(cache: Path) -> Stamp | None:

@@ -61,11 +61,23 @@ def _read_manifest(folder: Path) -> dict[str, str] | None:
 
 
 def _files(folder: Path) -> list[str]:
-    out = []
-    for dirpath, _dirnames, filenames in os.walk(folder):
-        for name in filenames:
-            out.append((Path(dirpath) / name).relative_to(folder).as_posix())
-    return sorted(out)
+    return sorted(scan(folder))
+
+
+def scan(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` (relative POSIX path), with its size and modification time."""
+    out: dict[str, tuple[int, int]] = {}
+    stack = [("", os.fspath(folder))]
+    while stack:
+        prefix, path = stack.pop()
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((f"{prefix}{entry.name}/", entry.path))
+                else:
+                    st = entry.stat(follow_symlinks=False)
+                    out[prefix + entry.name] = (st.st_size, st.st_mtime_ns)
+    return out
 
 
 def _digest(data: bytes) -> str:
