@@ -17,7 +17,7 @@ from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
-from sdwiki.write import Previous, WriteError, check_output, update_site, write_site
+from sdwiki.write import Previous, WriteError, check_output, scan, update_site, write_site
 
 if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date" must be quick
     from rdflib import Dataset
@@ -66,8 +66,9 @@ class SiteBuilder:
         self.in_place = in_place
         """Update the site's files in place after the first build (``serve``'s private site)."""
         self.jobs = default_jobs() if jobs is None else jobs
-        self.kept = 0
         """Worker processes for reading and rendering (1: all in this process)."""
+        self.kept = 0
+        """Files of the last build kept from the one before without being made again."""
         self.timings = timings or Timings()
         self.builds = 0
         self.project: Project | None = None
@@ -85,14 +86,15 @@ class SiteBuilder:
         cache = cache_dir(output)
         inputs: str | None = None
         try:
-            check_output(output, content)
+            site_files = check_output(output, content)
         except WriteError as exc:
             raise BuildError(str(exc)) from exc
+        code = stamp.code_digest()
         if self.project is None and content.is_dir():  # nothing in memory: maybe the site is made
             with self.timings.stage("check inputs"):
-                inputs = stamp.input_digest(content, settings, index)
+                inputs = stamp.input_digest(content, settings, index, code)
                 last = stamp.read(cache)
-                if stamp.up_to_date(last, inputs, output) and last is not None:
+                if last is not None and stamp.up_to_date(last, inputs, site_files):
                     return _report("up to date:", last.report, 0, time.perf_counter() - start)
         from sdwiki.pipeline import ContentError
 
@@ -107,19 +109,20 @@ class SiteBuilder:
             self.timings,
             self.jobs,
             previous,
+            code,
             self._text if self.in_place else None,
             self._analyses if self.in_place else None,
         )
         self.kept = sum(data is None for data in files.values())
-        """Files of the last build kept from the one before without being made again."""
         keep = ("pagefind/",) if self.search == "first" and not index else ()
         try:
             with self.timings.stage("write"):
                 stamp.forget(cache)
                 if self.in_place and not index:
-                    report = update_site(output, files, copies, keep=keep)
+                    report = update_site(output, files, copies, keep=keep, previous=previous)
                 else:
-                    report = write_site(output, files, copies, post=self._search if index else None, keep=keep)
+                    post = self._search if index else None
+                    report = write_site(output, files, copies, post=post, keep=keep, previous=previous)
                 counts = {
                     "files": report.files,
                     "notes": len(project.corpus.notes),
@@ -128,7 +131,7 @@ class SiteBuilder:
                 }
                 stamp.write_keys(cache, keys)
                 if inputs is not None:
-                    stamp.write(cache, stamp.Stamp(inputs, stamp.output_stats(output), counts))
+                    stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
         except (OSError, WriteError) as exc:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         self.builds += 1
@@ -197,12 +200,14 @@ def render_files(
     timings: Timings | None = None,
     jobs: int = 1,
     previous: Previous | None = None,
+    code: str = "",
     kept: dict[int, tuple[NoteGraph, list[str]]] | None = None,
     memo: dict[str, Analysis] | None = None,
 ) -> tuple[dict[str, bytes | None], dict[str, Path], dict[str, str], NoteGraph]:
     """Every file of the site, in memory (None: keep the ``previous`` build's file), the attachments
     and static files to copy, the key of each page (see :class:`sdwiki.site.Rendered`), and the
-    network measures' named graph."""
+    network measures' named graph. ``code`` (:func:`sdwiki.stamp.code_digest`) is part of every
+    page's key; ``kept`` and ``memo`` are what ``serve``'s builder keeps between builds."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
     from sdwiki.graph import load_nquads, nquads_parts
@@ -222,7 +227,7 @@ def render_files(
         site = Site(data)
         if previous is not None:
             site.reuse = previous.reusable
-            site.version = stamp.code_digest()
+            site.version = code
     with t.stage("saved queries"):
         # queries that never name a graph see only the default graph: half the quads to load
         graphs_named = any(_NAMES_GRAPHS.search(q.text) for q in queries)

@@ -44,7 +44,6 @@ def fork_map(
     fn: Callable[[T], R],
     items: Sequence[T],
     jobs: int,
-    min_items: int | None = None,
     shrink: Callable[[R], R] | None = None,
 ) -> list[R]:
     """``[fn(x) for x in items]``, in ``jobs`` forked processes when that can help.
@@ -54,7 +53,7 @@ def fork_map(
     global _work, _shrink, pools
     if (
         jobs <= 1
-        or len(items) < (MIN_ITEMS if min_items is None else min_items)
+        or len(items) < MIN_ITEMS
         or threading.active_count() > 1
         or "fork" not in multiprocessing.get_all_start_methods()
     ):

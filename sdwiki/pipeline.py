@@ -21,7 +21,6 @@ from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
 from sdwiki.registry import DEFAULT_BASE, Registry, build_registry
 from sdwiki.resolve import Corpus, build_corpus
-from sdwiki.stamp import code_digest
 from sdwiki.types import RelPath
 
 
@@ -91,10 +90,10 @@ def analyse(
 
 def _naming(corpus: Corpus, registry: Registry) -> str:
     """A digest of every corpus-wide name a note's triples can depend on: how names resolve to
-    notes and attachments, note titles, IRIs and classes, and the thinker index."""
+    notes and attachments, note titles, IRIs and classes, and the thinker index. (The code and
+    the ontology cannot change within the process that keeps the graphs.)"""
     index = corpus.index
     parts = (
-        code_digest(),
         registry.base,
         sorted(index.by_path.items()),
         sorted(index.by_name.items()),

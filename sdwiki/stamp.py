@@ -46,9 +46,9 @@ def _walk_stats(folder: Path, out: list[str], skip: str = "") -> None:
                 out.append(f"{rel}/{name}\0link\0{os.path.realpath(path)}")
 
 
-def input_digest(content: Path, settings: Settings, search: bool) -> str:
-    """A digest of everything a build reads."""
-    lines = [code_digest(), repr(settings), f"search={search}", str(content.resolve())]
+def input_digest(content: Path, settings: Settings, search: bool, code: str) -> str:
+    """A digest of everything a build reads (``code``: :func:`code_digest`)."""
+    lines = [code, repr(settings), f"search={search}", str(content.resolve())]
     _walk_stats(content, lines)
     return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -63,12 +63,6 @@ def code_digest() -> str:
         lines.append(f"\0{folder}")
         _walk_stats(folder, lines, skip="__pycache__")
     return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def output_stats(site: Path) -> dict[str, tuple[int, int]]:
-    from sdwiki.write import scan
-
-    return scan(site)
 
 
 def read(cache: Path) -> Stamp | None:
@@ -98,13 +92,10 @@ def forget(cache: Path) -> None:
             (cache / name).unlink()
 
 
-def up_to_date(stamp: Stamp | None, inputs: str, site: Path) -> bool:
-    if stamp is None or stamp.inputs != inputs or not site.is_dir():
-        return False
-    try:
-        return output_stats(site) == stamp.outputs
-    except OSError:
-        return False
+def up_to_date(stamp: Stamp | None, inputs: str, site_files: dict[str, tuple[int, int]]) -> bool:
+    """Whether the last build read these inputs and left the site's files as they are now
+    (``site_files``: :func:`sdwiki.write.scan` of the site)."""
+    return stamp is not None and stamp.inputs == inputs and bool(site_files) and site_files == stamp.outputs
 
 
 KEYS = "page-keys.json"

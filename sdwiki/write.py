@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,8 @@ class WriteReport:
     """Files whose bytes changed (the rest were linked from the previous build)."""
 
 
-def check_output(output: Path, content: Path) -> None:
-    """Refuse folders a build must never replace."""
+def check_output(output: Path, content: Path) -> dict[str, tuple[int, int]]:
+    """Refuse folders a build must never replace; the files of one it may replace (see :func:`scan`)."""
     out = output.resolve()
     src = content.resolve()
     home = Path.home().resolve()
@@ -43,13 +44,15 @@ def check_output(output: Path, content: Path) -> None:
         raise WriteError(f"{output}: refusing to build into the content folder, inside it, or above it")
     if out.exists() and not out.is_dir():
         raise WriteError(f"{output}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    found = scan(out) if out.is_dir() else {}
+    if found:
         manifest = _read_manifest(out)
         if manifest is None:
             raise WriteError(f"{output}: not empty and not a site sdwiki built; refusing to replace it")
-        for path in _files(out):
+        for path in sorted(found):
             if path != MANIFEST and path not in manifest:
                 raise WriteError(f"{output}/{path} was not written by sdwiki; refusing to replace the folder")
+    return found
 
 
 def _read_manifest(folder: Path) -> dict[str, str] | None:
@@ -58,10 +61,6 @@ def _read_manifest(folder: Path) -> dict[str, str] | None:
     except (OSError, ValueError):
         return None
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
-
-
-def _files(folder: Path) -> list[str]:
-    return sorted(scan(folder))
 
 
 def scan(folder: Path) -> dict[str, tuple[int, int]]:
@@ -87,21 +86,27 @@ def _digest(data: bytes) -> str:
 class Previous:
     """The site the last build left, as far as this build may keep its files."""
 
-    def __init__(self, output: Path, keys: Mapping[str, str]) -> None:
+    def __init__(self, output: Path, keys: Mapping[str, str] | None = None) -> None:
         self.output = output.absolute()
         self.manifest = _read_manifest(self.output) or {} if self.output.is_dir() else {}
-        self.keys = keys if self.manifest else {}
+        self.keys = keys if keys is not None and self.manifest else {}
+        # a file changed after the manifest was written is not the file the manifest describes
         self.written_at = (self.output / MANIFEST).stat().st_mtime_ns if self.manifest else 0
 
-    def reusable(self, path: str, key: str) -> bool:
-        """Whether the previous file at ``path`` was made from ``key`` and is still as written."""
-        if self.keys.get(path) != key or path not in self.manifest:
+    def untouched(self, path: str, size: int | None = None) -> bool:
+        """Whether the previous file at ``path`` is still as the last build wrote it (and ``size`` long)."""
+        if path not in self.manifest:
             return False
         try:
             st = (self.output / path).stat()
         except OSError:
             return False
-        return st.st_mtime_ns <= self.written_at
+        fits = size is None or st.st_size == size
+        return fits and st.st_mtime_ns <= self.written_at and stat.S_ISREG(st.st_mode)
+
+    def reusable(self, path: str, key: str) -> bool:
+        """Whether the previous file at ``path`` was made from ``key`` and is still as written."""
+        return self.keys.get(path) == key and self.untouched(path)
 
 
 def write_site(
@@ -110,20 +115,21 @@ def write_site(
     copies: Mapping[str, Path] | None = None,
     post: Callable[[Path], None] | None = None,
     keep: tuple[str, ...] = (),
+    previous: Previous | None = None,
 ) -> WriteReport:
     """Write ``files`` (and copy ``copies``) as the new site in ``output``, atomically.
 
-    Files of the previous site under the ``keep`` prefixes are carried over unchanged.
+    Files of the previous site under the ``keep`` prefixes are carried over unchanged; a file
+    whose bytes did not change is linked from it (``previous``: that site, if already read).
     """
     output = output.absolute()
+    prev = previous or Previous(output)
     staging = output.parent / f".{output.name}.sdwiki-new"
-    previous = output.parent / f".{output.name}.sdwiki-old"
-    for leftover in (staging, previous):
+    retired = output.parent / f".{output.name}.sdwiki-old"
+    for leftover in (staging, retired):
         if leftover.exists():  # an interrupted build's folder: only sdwiki writes these names
             shutil.rmtree(leftover)
-    old = _read_manifest(output) or {} if output.is_dir() else {}
-    # a file changed after the manifest was written is not the file the manifest describes
-    written_at = (output / MANIFEST).stat().st_mtime_ns if old else 0
+    old = prev.manifest
     staging.mkdir(parents=True)
     written = 0
     items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
@@ -144,7 +150,7 @@ def write_site(
             continue
         data = item if isinstance(item, bytes) else item.read_bytes()
         digest = digests[rel] = _digest(data)
-        if old.get(rel) == digest and _untouched(output / rel, len(data), written_at):
+        if old.get(rel) == digest and prev.untouched(rel, len(data)):
             try:
                 os.link(output / rel, target)
                 continue
@@ -162,13 +168,13 @@ def write_site(
     if post is not None:
         post(staging)
     # digests of what was written are known; only files added after (the search index) are read
-    manifest = {rel: digests.get(rel) or _digest((staging / rel).read_bytes()) for rel in _files(staging)}
+    manifest = {rel: digests.get(rel) or _digest((staging / rel).read_bytes()) for rel in sorted(scan(staging))}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
     if output.exists():
         if not _exchange(staging, output):
-            os.rename(output, previous)
+            os.rename(output, retired)
             os.rename(staging, output)
-            staging = previous
+            staging = retired
         shutil.rmtree(staging)
     else:
         os.rename(staging, output)
@@ -180,15 +186,16 @@ def update_site(
     files: Mapping[str, bytes | None],
     copies: Mapping[str, Path] | None = None,
     keep: tuple[str, ...] = (),
+    previous: Previous | None = None,
 ) -> WriteReport:
     """Bring a site sdwiki built up to date in place: each changed file replaced atomically, files
     no longer part of the site (and listed in the manifest) removed. For ``serve``'s private site,
     where a saved note must reach the browser at once; ``sdwiki build`` uses :func:`write_site`."""
     output = output.absolute()
-    old = _read_manifest(output) if output.is_dir() else None
-    if old is None:
-        return write_site(output, files, copies, keep=keep)
-    written_at = (output / MANIFEST).stat().st_mtime_ns
+    prev = previous or Previous(output)
+    old = prev.manifest
+    if not old:
+        return write_site(output, files, copies, keep=keep, previous=prev)
     items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
     manifest: dict[str, str] = {}
     written = 0
@@ -201,7 +208,7 @@ def update_site(
             continue
         data = item if isinstance(item, bytes) else item.read_bytes()
         digest = manifest[rel] = _digest(data)
-        if old.get(rel) == digest and _untouched(target, len(data), written_at):
+        if old.get(rel) == digest and prev.untouched(rel, len(data)):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.sdwiki-tmp")
@@ -219,14 +226,6 @@ def update_site(
     tmp.write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
     os.replace(tmp, output / MANIFEST)
     return WriteReport(len(manifest), written)
-
-
-def _untouched(path: Path, size: int, before: int) -> bool:
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    return st.st_size == size and st.st_mtime_ns <= before and path.is_file()
 
 
 def _exchange(a: Path, b: Path) -> bool:
