@@ -231,12 +231,6 @@ class Site:
             out[names[1]] = Rendered(key, jsonld)
         return out
 
-    def entity_page(self, iri: URIRef, page: str) -> bytes:
-        ctx, note = self.entity_context(iri, page)
-        if note is not None:
-            ctx.update(self.note_body(note, page))
-        return self.render("entity.html", page, **ctx)
-
     def entity_context(self, iri: URIRef, page: str) -> tuple[Context, Note | None]:
         """What the entity page shows, but the note's own text (see :meth:`note_body`)."""
         f = self.facts
@@ -265,9 +259,7 @@ class Site:
         """Everything the note's rendered text depends on besides the code: its bytes, its problem
         lines, where each of its links leads from this page, and the notes it embeds (transitively)."""
         linker = _PageLinker(self, page)
-        graph = self.project.note_graphs.get(note.path)
-        lines = sorted({d.line for d in note.diagnostics} | {d.line for d in (graph.diagnostics if graph else ())})
-        out: list[object] = [note.digest, lines]
+        out: list[object] = [note.digest, sorted(self.problem_lines(note))]
         todo, seen = [note], {note.path}
         while todo:
             current = todo.pop()
@@ -281,15 +273,17 @@ class Site:
                     todo.append(embedded)
         return out
 
+    def problem_lines(self, note: Note) -> set[int]:
+        """The lines of the note with a diagnostic (their sections stay prose, never panels)."""
+        return {d.line for d in note.diagnostics} | {d.line for d in self.project.note_graphs[note.path].diagnostics}
+
     def note_body(self, note: Note, page: str) -> Context:
         """The definition, and the prose the panels do not show (understood sections become panels)."""
         linker = _PageLinker(self, page)
         preamble, sections = split_sections(tokens_of(note))
         definition = ""
         prose: list[tuple[str, str]] = []
-        problem_lines = {d.line for d in note.diagnostics} | {
-            d.line for g in [self.project.note_graphs[note.path]] for d in g.diagnostics
-        }
+        problem_lines = self.problem_lines(note)
         note_sections = list(note.sections)
         if preamble:
             prose.append(("", render_tokens(preamble, linker, note.path)))
