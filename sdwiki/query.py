@@ -12,10 +12,10 @@ import functools
 import io
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from typing import Literal as Lit
 
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
@@ -27,6 +27,9 @@ from sdwiki.ontology import PREFIXES
 
 if TYPE_CHECKING:
     import pyoxigraph
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 TABULAR_FORMATS = ("table", "csv", "tsv", "json", "xml")
 GRAPH_FORMATS = ("ttl", "nt", "jsonld", "xml")
@@ -219,21 +222,13 @@ def oxigraph_answer(result: object, limit: int | None) -> Answer:
         return Answer("ASK", boolean=bool(result))
     if isinstance(result, ox.QuerySolutions):
         variables = tuple(v.value for v in result.variables)
-        rows: list[tuple[Identifier | None, ...]] = []
-        truncated = False
-        for solution in result:
-            if limit is not None and len(rows) >= limit:
-                truncated = True
-                break
-            rows.append(tuple(_plain_literal(from_ox(v)) for v in solution))  # type: ignore[arg-type]
+        rows, truncated = _capped(
+            result,
+            limit,
+            lambda row: tuple(_plain_literal(from_ox(v)) for v in row),  # type: ignore[arg-type]
+        )
         return Answer("SELECT", variables, tuple(rows), truncated=truncated)
-    g = Graph()
-    for prefix, ns in PREFIXES.items():
-        g.bind(prefix, ns)
-    for t in result:  # type: ignore[attr-defined]
-        s, p, o = from_ox(t)  # type: ignore[misc]
-        g.add((s, p, _plain_literal(o) or o))
-    return Answer("GRAPH", graph=g)
+    return _graph_answer(from_ox(t) for t in result)  # type: ignore[attr-defined, misc]
 
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -280,16 +275,12 @@ def json_results(result: object, limit: int | None) -> tuple[bytes, bool] | None
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), False
     assert isinstance(result, ox.QuerySolutions)
     variables = [v.value for v in result.variables]
-    bindings: list[dict[str, dict[str, str]]] = []
-    truncated = False
     try:
-        for solution in result:
-            if limit is not None and len(bindings) >= limit:
-                truncated = True
-                break
-            bindings.append(
-                {var: _json_cell(term) for var, term in zip(variables, solution, strict=True) if term is not None}
-            )
+        bindings, truncated = _capped(
+            result,
+            limit,
+            lambda row: {var: _json_cell(term) for var, term in zip(variables, row, strict=True) if term is not None},
+        )
     except _Unusual:
         return None
     head: dict[str, object] = {"vars": variables, "link": ["truncated"]} if truncated else {"vars": variables}
@@ -301,22 +292,31 @@ def _answer(result: Result, limit: int | None) -> Answer:
     if result.type == "ASK":
         return Answer("ASK", boolean=bool(result.askAnswer))
     if result.type in ("CONSTRUCT", "DESCRIBE"):
-        g = Graph()
-        for prefix, ns in PREFIXES.items():
-            g.bind(prefix, ns)
         assert result.graph is not None
-        for s, p, o in result.graph:
-            g.add((s, p, _plain_literal(o) or o))
-        return Answer("GRAPH", graph=g)
+        return _graph_answer(result.graph)
     variables = tuple(str(v) for v in result.vars or ())
-    rows: list[tuple[Identifier | None, ...]] = []
-    truncated = False
-    for row in result:
-        if limit is not None and len(rows) >= limit:
-            truncated = True
-            break
-        rows.append(tuple(_plain_literal(v) for v in row))  # type: ignore[union-attr]
+    rows, truncated = _capped(result, limit, lambda row: tuple(_plain_literal(v) for v in row))  # type: ignore[union-attr]
     return Answer("SELECT", variables, tuple(rows), truncated=truncated)
+
+
+def _capped(items: Iterable[T], limit: int | None, convert: Callable[[T], R]) -> tuple[list[R], bool]:
+    """``convert`` of the first ``limit`` items (all with None), and whether any were left over."""
+    out: list[R] = []
+    for item in items:
+        if limit is not None and len(out) >= limit:
+            return out, True
+        out.append(convert(item))
+    return out, False
+
+
+def _graph_answer(triples: Iterable[tuple[Node, Node, Node]]) -> Answer:
+    """A CONSTRUCT or DESCRIBE answer: the triples, string literals made plain (see :func:`_plain_literal`)."""
+    g = Graph()
+    for prefix, ns in PREFIXES.items():
+        g.bind(prefix, ns)
+    for s, p, o in triples:
+        g.add((s, p, _plain_literal(o) or o))
+    return Answer("GRAPH", graph=g)
 
 
 def _plain_literal(term: Node | None) -> Identifier | None:
