@@ -26,7 +26,7 @@ from bench.generate import Vault, generate
 from bench.hugo import hugo_build, hugo_version
 from bench.process import Run, run
 from bench.serve import ServeError, Server, edit_note, median, throughput, watch_latency
-from bench.sparql import GROUP_PROPERTIES
+from bench.sparql import aggregate_queries
 
 Value = float | int | str | None
 MB = 1024 * 1024
@@ -319,15 +319,6 @@ def simple_queries(vault: Vault, count: int) -> list[str]:
         *(f'SELECT ?s WHERE {{ ?s skos:altLabel "{plural(n)}" }}' for n in vault.concepts),
     ]
     return forms[:count]
-
-
-def aggregate_queries(count: int) -> list[str]:
-    """Distinct GROUP BY counts over the whole graph (the LIMIT varies; the work does not)."""
-    return [
-        f"SELECT ?o (COUNT(?s) AS ?n) WHERE {{ ?s {GROUP_PROPERTIES[i % len(GROUP_PROPERTIES)]} ?o }} "
-        f"GROUP BY ?o ORDER BY DESC(?n) ?o LIMIT {10 + i // len(GROUP_PROPERTIES)}"
-        for i in range(count)
-    ]
 
 
 def _serve(vault: Vault, folder: Path, options: Options, result: SizeResult) -> None:

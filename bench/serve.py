@@ -397,19 +397,12 @@ def label_queries(port: int, count: int) -> list[str]:
     return out[:count]
 
 
-def group_queries(count: int) -> list[str]:
-    """``count`` distinct GROUP BY counts over the whole graph (the LIMIT varies; the work does not)."""
-    return [
-        f"SELECT ?o (COUNT(?s) AS ?n) WHERE {{ ?s {_GROUPS[i % len(_GROUPS)]} ?o }} "
-        f"GROUP BY ?o ORDER BY DESC(?n) ?o LIMIT {10 + i // len(_GROUPS)}"
-        for i in range(count)
-    ]
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Start ``sdwiki serve CONTENT`` (or use one on ``--port``) and print ``/sparql`` throughput."""
     import argparse
     import tempfile
+
+    from bench.sparql import aggregate_queries
 
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=main.__doc__)
     parser.add_argument("content", nargs="?", default="content", type=Path)
@@ -430,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         simple = label_queries(server.port, args.simple)
         for name, queries in (
             ("simple", simple),
-            ("aggregate", group_queries(args.aggregate)),
+            ("aggregate", aggregate_queries(args.aggregate, _GROUPS)),
             ("cached", [simple[0]] * args.simple),
         ):
             t = load(server.port, queries, args.clients)

@@ -37,6 +37,17 @@ SHAPES: dict[str, str] = {
 }
 """The query shapes of the mix: lookup by label, backlinks, 2-hop path, GROUP BY count, text filter."""
 GROUP_PROPERTIES = ("sd:keyThinker", "sd:tag", "sd:category", "sd:mitigatedBy", "sd:hasExample")
+
+
+def aggregate_queries(count: int, properties: Sequence[str] = GROUP_PROPERTIES) -> list[str]:
+    """``count`` distinct GROUP BY counts over the whole graph (the LIMIT varies; the work does not)."""
+    return [
+        f"SELECT ?o (COUNT(?s) AS ?n) WHERE {{ ?s {properties[i % len(properties)]} ?o }} "
+        f"GROUP BY ?o ORDER BY DESC(?n) ?o LIMIT {10 + i // len(properties)}"
+        for i in range(count)
+    ]
+
+
 WORDS = ("naval", "doctrine", "bargaining", "nuclear", "intelligence")
 ENGINES = ("raw", "oxigraph", "rdflib")
 
