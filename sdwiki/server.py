@@ -225,18 +225,13 @@ class LiveSite:
             graphs = project.ordered_graphs() if project is not None else None
             built = getattr(self.builder, "project", None)
             measures = getattr(self.builder, "measures", None) if built is project and project is not None else None
-            if measures is not None:  # the site is ready: pages reload while the endpoint loads
-                self.rebuilds += 1
-                self._announce(tuple(problems))
-                if graphs is not None and self.endpoint is not None:
-                    await self.endpoint.load([*graphs, measures])
-                return
-            if graphs is not None and self.endpoint is not None:
-                await self.endpoint.load(graphs)
+            if measures is None and graphs is not None and self.endpoint is not None:
+                await self.endpoint.load(graphs)  # the notes' graphs first; the measures follow
             self.rebuilds += 1
-            self._announce(tuple(problems))
+            self._announce(tuple(problems))  # with the builder's measures: pages reload while the endpoint loads
             if project is not None and graphs is not None and self.endpoint is not None:
-                measures = await asyncio.to_thread(_analytics, project)
+                if measures is None:
+                    measures = await asyncio.to_thread(_analytics, project)
                 if measures is not None:
                     await self.endpoint.load([*graphs, measures])
 
