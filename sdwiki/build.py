@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
     from sdwiki.extract import NoteGraph
     from sdwiki.notes import Note
     from sdwiki.pipeline import Project
+    from sdwiki.reuse import PageMemo
     from sdwiki.site import Link, SavedQuery, Site, SiteInput
 
 _NAMES_GRAPHS = re.compile(r"\b(GRAPH|FROM)\b", re.IGNORECASE)
@@ -39,6 +40,18 @@ class BuildError(Exception):
 def cache_dir(output: Path) -> Path:
     """Where parsed notes are cached: beside the site, never inside the content folder."""
     return output.absolute().parent / f".{output.name}.sdwiki-cache"
+
+
+@dataclass
+class Kept:
+    """What ``serve``'s builder keeps in memory from one build to the next."""
+
+    text: dict[int, tuple[NoteGraph, list[str]]] = field(default_factory=dict)
+    """Each note graph's triples as N-Quads lines (see :func:`sdwiki.graph.nquads_parts`)."""
+    analyses: dict[str, Analysis] = field(default_factory=dict)
+    """The network analysis, by the network's shape (see :func:`sdwiki.analytics.analyse`)."""
+    pages: PageMemo | None = None
+    """What each entity page was made from (see :mod:`sdwiki.reuse`)."""
 
 
 def build_site(content: Path, output: Path, settings: Settings, *, search: bool = True) -> str:
@@ -77,8 +90,7 @@ class SiteBuilder:
         """The network measures of the last successful build, as their named graph."""
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         self._extracted: dict[str, NoteGraph] = {}
-        self._text: dict[int, tuple[NoteGraph, list[str]]] = {}
-        self._analyses: dict[str, Analysis] = {}
+        self._kept = Kept() if in_place else None
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
         start = time.perf_counter()
@@ -110,8 +122,7 @@ class SiteBuilder:
             self.jobs,
             previous,
             code,
-            self._text if self.in_place else None,
-            self._analyses if self.in_place else None,
+            self._kept,
         )
         self.kept = sum(data is None for data in files.values())
         keep = ("pagefind/",) if self.search == "first" and not index else ()
@@ -201,30 +212,33 @@ def render_files(
     jobs: int = 1,
     previous: Previous | None = None,
     code: str = "",
-    kept: dict[int, tuple[NoteGraph, list[str]]] | None = None,
-    memo: dict[str, Analysis] | None = None,
+    kept: Kept | None = None,
 ) -> tuple[dict[str, bytes | None], dict[str, Path], dict[str, str], NoteGraph]:
     """Every file of the site, in memory (None: keep the ``previous`` build's file), the attachments
     and static files to copy, the key of each page (see :class:`sdwiki.site.Rendered`), and the
     network measures' named graph. ``code`` (:func:`sdwiki.stamp.code_digest`) is part of every
-    page's key; ``kept`` and ``memo`` are what ``serve``'s builder keeps between builds."""
+    page's key; ``kept`` is what ``serve``'s builder keeps between builds."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
     from sdwiki.graph import load_nquads, nquads_parts
     from sdwiki.pipeline import analytics_graph
+    from sdwiki.reuse import PageMemo
     from sdwiki.site import Site, SiteInput, read_queries
 
     t = timings or Timings()
     queries, _ = read_queries(project.root)
     with t.stage("analytics"):
-        analysis = analyse(project, memo)
+        analysis = analyse(project, kept.analyses if kept is not None else None)
         measures = analytics_graph(project, analysis)
     graphs = project.ordered_graphs()
     with t.stage("graph files"):
-        named, default = nquads_parts([*graphs, measures], kept=kept)
+        named, default = nquads_parts([*graphs, measures], kept=kept.text if kept is not None else None)
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     with t.stage("facts index"):
-        site = Site(data)
+        if kept is not None and kept.pages is None:
+            kept.pages = PageMemo()
+        site = Site(data, kept.pages if kept is not None else None)
+        site.analysis = analysis
         if previous is not None:
             site.reuse = previous.reusable
             site.version = code
@@ -268,26 +282,26 @@ def _query_results(ds: Dataset, site: Site, queries: list[SavedQuery]) -> dict[s
     """Each saved query's answer, for its page (readable with JavaScript off)."""
     from rdflib import URIRef
 
-    from sdwiki.query import QueryError, run
+    from sdwiki.query import QueryError, solutions
     from sdwiki.site import Link
 
     out: dict[str, QueryTable] = {}
     for q in queries:
         try:
-            answer = run(ds, q.text, limit=1000)
+            variables, found = solutions(ds, q.text, limit=1000)
         except QueryError as exc:
             print(f"{q.path}:{exc.line}:{exc.column}: error bad-query: {exc.message}", file=sys.stderr)
             continue
         rows = []
-        for row in answer.rows:
+        for row in found:
             cells = []
             for term in row:
                 if isinstance(term, URIRef):
                     cells.append(Link(site.facts.label(term), site.entity_pages.get(term)))
                 else:
-                    cells.append(Link("" if term is None else str(term), None))
+                    cells.append(Link("" if term is None else term, None))
             rows.append(cells)
-        out[q.slug] = (answer.variables, rows)
+        out[q.slug] = (variables, rows)
     return out
 
 

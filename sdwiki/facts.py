@@ -17,6 +17,10 @@ from rdflib.term import Node
 from sdwiki.extract import NoteGraph
 from sdwiki.terms import RDF, RDFS, SD
 
+Read = tuple[bool, URIRef, URIRef | None]
+"""One lookup: (``True`` for what a resource says, ``False`` for what points at it; the resource;
+the property, or ``None`` for all of them)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Facts:
@@ -24,9 +28,26 @@ class Facts:
     """subject -> predicate -> objects (in first-seen order, no repeats)."""
     into: dict[URIRef, dict[URIRef, list[URIRef]]] = field(default_factory=dict)
     """object -> predicate -> subjects."""
+    reads: set[Read] | None = None
+    """When a set, every lookup below is recorded in it: what a page was made from (see
+    :mod:`sdwiki.reuse`)."""
 
     def objects(self, s: URIRef, p: URIRef) -> list[Node]:
+        if self.reads is not None:
+            self.reads.add((True, s, p))
         return self.out.get(s, {}).get(p, [])
+
+    def outgoing(self, s: URIRef) -> dict[URIRef, list[Node]]:
+        """Everything ``s`` says, by property."""
+        if self.reads is not None:
+            self.reads.add((True, s, None))
+        return self.out.get(s, {})
+
+    def incoming(self, o: URIRef) -> dict[URIRef, list[URIRef]]:
+        """Everything that points at ``o``, by property."""
+        if self.reads is not None:
+            self.reads.add((False, o, None))
+        return self.into.get(o, {})
 
     def refs(self, s: URIRef, p: URIRef) -> list[URIRef]:
         return [o for o in self.objects(s, p) if isinstance(o, URIRef)]
@@ -46,6 +67,8 @@ class Facts:
         return self.refs(s, RDF.type)
 
     def subjects(self, p: URIRef, o: URIRef) -> list[URIRef]:
+        if self.reads is not None:
+            self.reads.add((False, o, p))
         return self.into.get(o, {}).get(p, [])
 
     def position(self, s: URIRef) -> int:
@@ -53,7 +76,7 @@ class Facts:
         return int(v) if isinstance(v, Literal) and str(v).isdigit() else 0
 
 
-def index(note_graphs: Iterable[NoteGraph]) -> Facts:
+def index(note_graphs: Iterable[NoteGraph], record: bool = False) -> Facts:
     out: dict[URIRef, dict[URIRef, dict[Node, None]]] = defaultdict(lambda: defaultdict(dict))
     into: dict[URIRef, dict[URIRef, dict[URIRef, None]]] = defaultdict(lambda: defaultdict(dict))
     for ng in note_graphs:
@@ -64,4 +87,5 @@ def index(note_graphs: Iterable[NoteGraph]) -> Facts:
     return Facts(
         {s: {p: list(os) for p, os in ps.items()} for s, ps in out.items()},
         {o: {p: list(ss) for p, ss in ps.items()} for o, ps in into.items()},
+        set() if record else None,
     )

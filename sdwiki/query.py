@@ -167,6 +167,48 @@ def run(
         raise QueryError(f"{type(exc).__name__}: {exc}", kind="syntax") from None
 
 
+Cell = URIRef | str | None
+"""A solution's value as a page shows it: an IRI, the text of anything else, or unbound."""
+
+
+def solutions(ds: Dataset, text: str, limit: int) -> tuple[tuple[str, ...], list[tuple[Cell, ...]]]:
+    """A SELECT query's variables and rows, each value an IRI or its text (see :data:`Cell`):
+    what a saved query's page shows. On Oxigraph, no rdflib term is made for literals."""
+    if not hasattr(ds.store, "_inner"):
+        answer = run(ds, text, limit=limit)
+        return answer.variables, [tuple(_cell_text(v) for v in row) for row in answer.rows]
+    import pyoxigraph as ox
+
+    graphs = {str(c.identifier) for c in ds.graphs()} if _FROM.search(blank_out(text)) else ()
+    check(text, graphs)
+    result = evaluate_oxigraph(ds.store._inner, text, prefixes_of(ds))
+    if not isinstance(result, ox.QuerySolutions):
+        return (), []
+    rows, _ = _capped(result, limit, lambda row: tuple(_ox_cell(v) for v in row))
+    return tuple(v.value for v in result.variables), rows
+
+
+def _cell_text(term: Identifier | None) -> Cell:
+    return term if term is None or isinstance(term, URIRef) else str(term)
+
+
+def _ox_cell(term: object) -> Cell:
+    """The :data:`Cell` of an Oxigraph term: the text rdflib would give (see :func:`_lexical`)."""
+    import pyoxigraph as ox
+    from oxrdflib._converter import from_ox
+
+    if term is None:
+        return None
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.Literal):
+        datatype = term.datatype.value
+        return term.value if term.language or datatype == _XSD_STRING else _lexical(term.value, datatype)
+    if isinstance(term, ox.BlankNode):
+        return term.value
+    return _cell_text(from_ox(term))  # type: ignore[arg-type]
+
+
 def prefixes_of(ds: Dataset) -> dict[str, str]:
     """The prefixes a query on ``ds`` may use undeclared: the dataset's bindings and :data:`PREFIXES`."""
     return {**{p: str(ns) for p, ns in ds.namespaces()}, **{p: str(ns) for p, ns in PREFIXES.items()}}

@@ -27,6 +27,7 @@ from sdwiki.parallel import fork_map
 from sdwiki.pipeline import Project
 from sdwiki.render import render_tokens, split_sections
 from sdwiki.resources import templates_dir
+from sdwiki.reuse import Epoch, Made, PageMemo
 from sdwiki.slugs import slugify
 from sdwiki.terms import DCTERMS, FOAF, RDF, SKOS
 from sdwiki.timings import Timings
@@ -112,11 +113,17 @@ class _PageLinker:
 
 
 class Site:
-    def __init__(self, data: SiteInput) -> None:
+    def __init__(self, data: SiteInput, memo: PageMemo | None = None) -> None:
         self.data = data
         self.project = data.project
         self.base = self.project.registry.base
-        self.facts: Facts = index(self.project.ordered_graphs())
+        self.memo = memo
+        """What each entity page was last made from (kept by ``serve``): pages whose lookups all
+        give the same answers are not worked out again (see :mod:`sdwiki.reuse`)."""
+        self.facts: Facts = index(self.project.ordered_graphs(), record=memo is not None)
+        self.analysis: object = None
+        """The network analysis the pages show, compared by identity between builds."""
+        self._known: dict[str, Made] = {}
         self.env = environment()
         self.reuse: Callable[[str, str], bool] = lambda path, key: False
         """Whether the previous build's file at ``path`` was made from inputs with this key."""
@@ -178,10 +185,19 @@ class Site:
         with t.stage("pages: entities"):
             self.parts  # noqa: B018 -- computed once, before workers are forked
             self.env.get_template("entity.html")
-            for files in fork_map(self.entity_files, list(self.entity_pages.items()), jobs):
+            items = list(self.entity_pages.items())
+            graphs = self.project.note_graphs
+            epoch = Epoch(self.entity_pages, self.analysis, self.data.title, self.version)
+            if self.memo is not None:
+                self._known = self.memo.unchanged(self.facts, graphs, epoch, self.owner_page)
+            made: dict[str, Made] = {}
+            for (_, page), (files, m) in zip(items, fork_map(self.entity_files, items, jobs), strict=True):
+                made[page] = m
                 for path, rendered in files.items():
                     self.keys[path] = rendered.key
                     out[path] = rendered.data
+            if self.memo is not None:
+                self.memo.remember(self.facts, graphs, epoch, made)
         with t.stage("pages: index, graph, queries"):
             self._other_pages(out)
         return out
@@ -206,30 +222,49 @@ class Site:
         path = self.project.registry.iri_note.get(iri)
         return self.project.corpus.notes[path] if path else None
 
-    def entity_files(self, item: tuple[URIRef, str]) -> dict[str, Rendered]:
-        """An entity's page and its data files, each with its key (see :class:`Rendered`)."""
+    def entity_files(self, item: tuple[URIRef, str]) -> tuple[dict[str, Rendered], Made]:
+        """An entity's page and its data files, each with its key (see :class:`Rendered`), and
+        what they were made from. A page whose lookups give the same answers as last time
+        (:attr:`memo`) keeps its context's key without working the context out again."""
         iri, page = item
-        ctx, note = self.entity_context(iri, page)
+        known = self._known.get(page)
+        reads = self.facts.reads
+        if reads is not None:
+            reads.clear()
+        note = self.note_of(iri)
+        ctx: Context | None = None
+        if known is None:
+            ctx, _ = self.entity_context(iri, page)
+            context_key = _key(ctx)
+        else:
+            context_key = known.context_key
         out: dict[str, Rendered] = {}
         body = self.body_inputs(note, page) if note is not None else None
-        key = _key(self.version, self.data.title, page, ctx, body)
+        key = _key(self.version, self.data.title, page, context_key, body)
         if self.reuse(page, key):
             out[page] = Rendered(key, None)
         else:
+            if ctx is None:
+                ctx, _ = self.entity_context(iri, page)
             if note is not None:
                 ctx.update(self.note_body(note, page))
             out[page] = Rendered(key, self.render("entity.html", page, **ctx))
-        triples = self.entity_triples(iri)
         folder = page.rsplit("/", 1)[0]
-        key = _key(self.version, "data", [self.nt(t) for triple in triples for t in triple])
         names = (f"{folder}/data.ttl", f"{folder}/data.jsonld")
-        if all(self.reuse(name, key) for name in names):
-            out.update({name: Rendered(key, None) for name in names})
+        if known is not None and all(self.reuse(name, known.data_key) for name in names):
+            data_key = known.data_key
+            out.update({name: Rendered(data_key, None) for name in names})
         else:
-            ttl, jsonld = self.entity_data(triples)
-            out[names[0]] = Rendered(key, ttl)
-            out[names[1]] = Rendered(key, jsonld)
-        return out
+            triples = self.entity_triples(iri)
+            data_key = _key(self.version, "data", [self.nt(t) for triple in triples for t in triple])
+            if all(self.reuse(name, data_key) for name in names):
+                out.update({name: Rendered(data_key, None) for name in names})
+            else:
+                ttl, jsonld = self.entity_data(triples)
+                out[names[0]] = Rendered(data_key, ttl)
+                out[names[1]] = Rendered(data_key, jsonld)
+        looked_up = frozenset(reads) if reads is not None and (ctx is not None or known is None) else None
+        return out, Made(context_key, data_key, looked_up)
 
     def entity_context(self, iri: URIRef, page: str) -> tuple[Context, Note | None]:
         """What the entity page shows, but the note's own text (see :meth:`note_body`)."""
@@ -430,7 +465,7 @@ class Site:
     def backlinks(self, iri: URIRef, page: str) -> list[Context]:
         """Pages pointing here, grouped by the relation that makes them point here."""
         groups: dict[str, dict[str, Link]] = defaultdict(dict)
-        for p, subjects in sorted(self.facts.into.get(iri, {}).items()):
+        for p, subjects in sorted(self.facts.incoming(iri).items()):
             if p in (RDF.type, SD.refersTo) or (p not in self.project.ontology.labels and p != SKOS.related):
                 continue
             name = "linked from" if p == SD.linksTo else self.project.ontology.label(p)
@@ -453,7 +488,7 @@ class Site:
 
     def neighbours(self, iri: URIRef) -> list[URIRef]:
         seen: dict[URIRef, None] = {}
-        for p, objs in self.facts.out.get(iri, {}).items():
+        for p, objs in self.facts.outgoing(iri).items():
             if p in (RDF.type, SD.tag, SD.category):
                 continue
             for o in objs:
@@ -514,7 +549,7 @@ class Site:
         return [
             (s, p, o)
             for s in [iri, *self.parts.get(iri, ())]
-            for p, objs in self.facts.out.get(s, {}).items()
+            for p, objs in self.facts.outgoing(s).items()
             for o in objs
         ]
 
@@ -536,15 +571,22 @@ class Site:
         out: dict[URIRef, list[URIRef]] = defaultdict(list)
         pages = self.entity_pages
         for s in self.facts.out:
-            text = str(s)
-            # a part's IRI is the owner's IRI followed by "/..."; owners have two path segments
-            rest = text[len(self.base) :] if text.startswith(self.base) else ""
-            segments = rest.split("/")
-            if len(segments) > 2:
-                owner = URIRef(self.base + "/".join(segments[:2]))
-                if owner in pages:
-                    out[owner].append(s)
+            owner = self.owner(s)
+            if owner is not None and owner in pages:
+                out[owner].append(s)
         return out
+
+    def owner(self, s: URIRef) -> URIRef | None:
+        """The resource ``s`` is a part of: a part's IRI is its owner's followed by "/...", and
+        owners have two path segments."""
+        text = str(s)
+        rest = text[len(self.base) :] if text.startswith(self.base) else ""
+        segments = rest.split("/")
+        return URIRef(self.base + "/".join(segments[:2])) if len(segments) > 2 else None
+
+    def owner_page(self, s: URIRef) -> str | None:
+        owner = self.owner(s)
+        return self.entity_pages.get(owner) if owner is not None else None
 
     # -- site pages -----------------------------------------------------------------------
     def index_page(self) -> bytes:

@@ -165,3 +165,48 @@ def test_serve_style_builds_update_in_place_and_equal_clean_builds(tmp_path: Pat
     assert {p: d for p, d in ours.items() if not p.startswith(("pagefind/", ".sdwiki"))} == {
         p: d for p, d in theirs.items() if not p.startswith(("pagefind/", ".sdwiki"))
     }
+
+
+CONTENT = Path(__file__).parent.parent / "content"
+EDITS = [  # (note, old, new): each kind of change a page can see from afar
+    ("concepts/Spiral Model.md", "each side's defensive steps", "each side's protective steps"),  # prose only
+    ("concepts/Spiral Model.md", "(refined both models, 1992)", "(refined both models, 1993)"),  # on Glaser's page
+    ("concepts/Spiral Model.md", "States cannot observe", "States can never observe"),  # a cause's text
+    ("concepts/Spiral Model.md", "Each responds with firmness", "Each answers with firmness"),  # a mechanism step
+    ("concepts/Spiral Model.md", "[[Charles Glaser]] later", "Charles Glaser later"),  # a link less
+    ("concepts/Spiral Model.md", '"Spiral model", ', ""),  # an alias less: names change everywhere
+    ("concepts/Spiral Model.md", "### Pre-WWI\n- [[July Crisis]]\n\n", ""),  # an example and its era go
+]
+
+
+def test_serve_rebuilds_make_again_only_what_an_edit_reaches_and_equal_clean_builds(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    site = tmp_path / "site"
+    builder = SiteBuilder(search=False, in_place=True)
+    builder(content, site, Settings())
+    originals = {name: (content / name).read_text("utf-8") for name, _, _ in EDITS}
+    carried = []
+    for k, (name, old, new) in enumerate([*EDITS, *[(n, "", "") for n in originals]]):
+        note = content / name
+        text = note.read_text("utf-8")
+        if old:
+            assert old in text, (name, old)
+            note.write_text(text.replace(old, new, 1), "utf-8")
+        else:  # put the note back as it was
+            note.write_text(originals[name], "utf-8")
+        builder(content, site, Settings())
+        assert builder._kept is not None and builder._kept.pages is not None
+        carried.append((builder._kept.pages.carried, len(builder._kept.pages.made)))
+        clean = tmp_path / f"clean-{k}"
+        SiteBuilder(search=False)(content, clean, Settings())
+        ours = {p: d for p, d in _files(site).items() if not p.startswith(".sdwiki")}
+        theirs = {p: d for p, d in _files(clean).items() if not p.startswith(".sdwiki")}
+        assert ours.keys() == theirs.keys(), (k, name, old)
+        assert [p for p in ours if ours[p] != theirs[p]] == [], (k, name, old)
+    assert "1993" in (tmp_path / "clean-1" / "thinker/charles-glaser/index.html").read_text("utf-8")
+    assert "protective steps" in (tmp_path / "clean-0" / "concept/spiral-model/index.html").read_text("utf-8")
+    # a prose edit reaches the edited note's own page only; every other page's context is carried
+    # over without being worked out again. The thinker's year reaches the thinker's page too.
+    assert carried[0][0] == carried[0][1] - 1
+    assert carried[1][0] <= carried[1][1] - 2

@@ -1,0 +1,147 @@
+"""Which entity pages an edit can change, so a rebuild in ``serve`` makes only those again.
+
+While an entity page is made, every lookup it does in the graph index (:class:`sdwiki.facts.Facts`)
+is recorded: which resource, in which direction, and which property. A rebuild looks where the
+changed notes' graphs say something, finds the lookups whose answers differ from last time, and
+marks the pages that did them. Every other page keeps the keys of what it was made from, without
+working them out again. Anything a page depends on besides the index (the set of pages and their
+addresses, the network analysis, the site title, the code) is compared whole: when it changed,
+every page is made again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rdflib import URIRef
+from rdflib.term import Node
+
+from sdwiki.extract import NoteGraph
+from sdwiki.facts import Facts, Read
+from sdwiki.types import RelPath
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """What an entity page and its data files were made from: the key of the page's context (all
+    it shows but the note's text), the key of its data files, and the lookups it did (``None``
+    when its keys were carried over without looking anything up)."""
+
+    context_key: str
+    data_key: str
+    reads: frozenset[Read] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Epoch:
+    """What every entity page depends on besides the index."""
+
+    pages: Mapping[URIRef, str]
+    analysis: object
+    """Compared by identity: the network analysis is reused only while no relation changes."""
+    title: str
+    version: str
+
+    def same(self, other: Epoch) -> bool:
+        return (
+            self.analysis is other.analysis
+            and self.title == other.title
+            and self.version == other.version
+            and self.pages == other.pages
+        )
+
+
+@dataclass
+class PageMemo:
+    """Kept between builds by ``serve``'s builder."""
+
+    facts: Facts | None = None
+    graphs: dict[RelPath, NoteGraph] = field(default_factory=dict)
+    epoch: Epoch | None = None
+    made: dict[str, Made] = field(default_factory=dict)
+    """Per entity page (its output path)."""
+    readers: dict[Read, set[str]] = field(default_factory=lambda: defaultdict(set))
+    """Which pages did each lookup. Entries of pages made again are added to, never taken away:
+    a stale entry only makes a page be made again for nothing."""
+    carried: int = 0
+    """How many pages the last build carried over without working out their context."""
+
+    def unchanged(
+        self,
+        facts: Facts,
+        graphs: Mapping[RelPath, NoteGraph],
+        epoch: Epoch,
+        owner: Callable[[URIRef], str | None],
+    ) -> dict[str, Made]:
+        """The pages whose last keys still hold (empty when nothing can be carried over).
+        ``owner`` gives the page a resource is part of (its data files list the parts' triples,
+        including parts that did not exist when the page was last made)."""
+        self.carried = 0
+        if self.facts is None or self.epoch is None or not self.epoch.same(epoch):
+            return {}
+        dirty: set[str] = set()
+        for read in changed_reads(self.facts, facts, self.graphs, graphs):
+            dirty.update(self.readers.get(read, ()))
+            page = owner(read[1]) if read[0] else None
+            if page is not None:
+                dirty.add(page)
+        known = {page: made for page, made in self.made.items() if page not in dirty}
+        self.carried = len(known)
+        return known
+
+    def remember(
+        self, facts: Facts, graphs: Mapping[RelPath, NoteGraph], epoch: Epoch, made: Mapping[str, Made]
+    ) -> None:
+        fresh = self.epoch is None or not self.epoch.same(epoch)
+        if fresh:
+            self.readers = defaultdict(set)
+        for page, m in made.items():
+            for read in m.reads or ():
+                self.readers[read].add(page)
+        self.made = dict(made)
+        self.facts = facts
+        self.graphs = dict(graphs)
+        self.epoch = epoch
+
+
+def changed_reads(
+    old: Facts, new: Facts, old_graphs: Mapping[RelPath, NoteGraph], new_graphs: Mapping[RelPath, NoteGraph]
+) -> set[Read]:
+    """Every lookup whose answer differs between the two indexes. Only resources named in a note
+    graph that is not the very same object as before can differ: the index is made of the graphs."""
+    subjects: set[URIRef] = set()
+    objects: set[URIRef] = set()
+    for path in old_graphs.keys() | new_graphs.keys():
+        before, after = old_graphs.get(path), new_graphs.get(path)
+        if before is after:
+            continue
+        for graph in (before, after):
+            if graph is not None:
+                for s, _, o in graph.triples:
+                    subjects.add(s)
+                    if type(o) is URIRef:
+                        objects.add(o)
+    out: set[Read] = set()
+    _differences(True, subjects, old.out, new.out, out)
+    _differences(False, objects, old.into, new.into, out)
+    return out
+
+
+def _differences(
+    forward: bool,
+    nodes: Iterable[URIRef],
+    old: Mapping[URIRef, Mapping[URIRef, Sequence[Node]]],
+    new: Mapping[URIRef, Mapping[URIRef, Sequence[Node]]],
+    out: set[Read],
+) -> None:
+    empty: dict[URIRef, Sequence[Node]] = {}
+    for node in nodes:
+        a, b = old.get(node, empty), new.get(node, empty)
+        if list(a.items()) == list(b.items()):  # in order: pages list what they find in order
+            continue
+        out.add((forward, node, None))
+        for p in a.keys() | b.keys():
+            if a.get(p) != b.get(p):
+                out.add((forward, node, p))
