@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import http.client
+import json
 import os
 import signal
 import socket
@@ -141,18 +142,29 @@ class _Reloads:
 
 
 def _listen(server: Server, page: str, state: _Reloads, conn: http.client.HTTPConnection) -> None:
-    """Do what an open page does: on each ``reload`` event, fetch the page again."""
+    """Do what an open page does: fetch the page again on each ``reload`` event, and on each
+    ``update`` event that lists it."""
     with contextlib.suppress(Exception):  # the connection is cut when measuring ends: that ends this thread
         conn.request("GET", "/_sdwiki/events", headers={"Accept": "text/event-stream"})
         resp = conn.getresponse()
+        event = b""
         while True:
             line = resp.readline()
             if not line:
                 return
-            if line.strip() == b"event: reload":
+            line = line.strip()
+            if line.startswith(b"event: "):
+                event = line[7:]
+            elif line.startswith(b"data: ") and (event == b"reload" or (event == b"update" and _lists(line[6:], page))):
                 _, body = server.get(page)
                 with state.lock:
                     state.fetched.append((time.perf_counter(), state.marker in body))
+
+
+def _lists(data: bytes, page: str) -> bool:
+    """Whether an ``update`` event's pages include ``page`` (as the reload script decides)."""
+    pages = json.loads(data)["pages"]
+    return any(page.startswith(p[:-1]) if p.endswith("*") else page == p for p in pages)
 
 
 def edit_note(note: Path, marker: str) -> None:

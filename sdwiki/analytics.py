@@ -16,19 +16,20 @@ as triples (:func:`analytics_triples`) in their own named graph (:func:`analytic
 from __future__ import annotations
 
 import difflib
+import hashlib
 import itertools
 import json
 import math
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 from rdflib import Literal, URIRef
 
-from sdwiki.extract import Triple
+from sdwiki.extract import NoteGraph, Triple
 from sdwiki.ontology import SD, Ontology
 from sdwiki.pipeline import Project
 from sdwiki.registry import key
@@ -273,35 +274,78 @@ def _owner(
 # -- the measures ----------------------------------------------------------------------------
 
 
-def analyse(project: Project, memo: dict[str, Analysis] | None = None) -> Analysis:
+@dataclass
+class AnalysisMemo:
+    """What ``serve``'s builder keeps between builds: the last analysis and the key of the network
+    it was made from (see :func:`network_key`)."""
+
+    key: str = ""
+    analysis: Analysis | None = None
+    signatures: dict[int, tuple[NoteGraph, str]] = field(default_factory=dict)
+    """Each note graph's part in the network, as a digest (by the graph object)."""
+
+
+def analyse(project: Project, memo: AnalysisMemo | None = None) -> Analysis:
     """Project the graph and compute every measure (a pure function of the project).
 
-    With ``memo`` (kept by the caller between builds), a network that is the same as last time
-    (the same nodes, edges and gaps: an edit that changed only prose) gets the same analysis back.
+    With ``memo``, a network that is the same as last time (an edit that changed only prose)
+    gets the same analysis back, without being projected again.
     """
-    g = network(project)
+    if memo is not None:
+        key = network_key(project, memo.signatures)
+        if memo.analysis is not None and memo.key == key:
+            return memo.analysis
     wanted: dict[URIRef, set[str]] = {SKOS.definition: set(), SD.keyThinker: set()}
     for ng in project.ordered_graphs():
         for s, p, _ in ng.triples:
             found = wanted.get(p)
             if found is not None:
                 found.add(str(s))
-    if memo is None:
-        return analyse_network(g, wanted[SKOS.definition], wanted[SD.keyThinker])
-    shape = repr(
-        (
-            sorted(g.nodes(data=True)),
-            sorted(g.edges(keys=True, data=True)),
-            sorted(wanted[SKOS.definition]),
-            sorted(wanted[SD.keyThinker]),
-        )
-    )
-    known = memo.get(shape)
-    if known is None:
-        known = analyse_network(g, wanted[SKOS.definition], wanted[SD.keyThinker])
-    memo.clear()
-    memo[shape] = known
-    return known
+    result = analyse_network(network(project), wanted[SKOS.definition], wanted[SD.keyThinker])
+    if memo is not None:
+        memo.key, memo.analysis = key, result
+    return result
+
+
+def network_key(project: Project, signatures: dict[int, tuple[NoteGraph, str]]) -> str:
+    """A digest of everything :func:`network` and the measures are made from: the notes' IRIs,
+    titles and classes, and each note graph's :func:`_signature` (worked out once per graph
+    object; ``signatures`` is left holding this project's graphs)."""
+    reg = project.registry
+    parts: list[object] = [
+        reg.base,
+        sorted((p, str(iri)) for p, iri in reg.note_iri.items()),
+        sorted((p, n.title) for p, n in project.corpus.notes.items()),
+        sorted((p, str(c)) for p, c in reg.note_class.items()),
+    ]
+    now: dict[int, tuple[NoteGraph, str]] = {}
+    for ng in project.ordered_graphs():
+        known = signatures.get(id(ng))
+        if known is None or known[0] is not ng:
+            known = (ng, _signature(ng))
+        now[id(ng)] = known
+        parts.append((ng.path, known[1]))
+    signatures.clear()
+    signatures.update(now)
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_NETWORK_LITERALS = {RDFS.label: True, SKOS.definition: False}
+"""Literal-valued properties the network depends on: labels by value, definitions by presence."""
+
+
+def _signature(ng: NoteGraph) -> str:
+    """What of a note graph the network can depend on, in order: every triple linking two
+    resources (types included), labels, and which resources have a definition."""
+    kept: list[tuple[URIRef, URIRef, object]] = []
+    for s, p, o in ng.triples:
+        if type(o) is URIRef:
+            kept.append((s, p, o))
+        else:
+            by_value = _NETWORK_LITERALS.get(p)
+            if by_value is not None:
+                kept.append((s, p, str(o) if by_value else None))
+    return hashlib.sha256(repr(kept).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def analyse_network(g: nx.MultiDiGraph, defined: Iterable[str] = (), with_thinker: Iterable[str] = ()) -> Analysis:

@@ -7,7 +7,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,7 @@ from sdwiki.write import Previous, WriteError, check_output, scan, update_site, 
 if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date" must be quick
     from rdflib import Dataset
 
-    from sdwiki.analytics import Analysis
+    from sdwiki.analytics import Analysis, AnalysisMemo
     from sdwiki.extract import NoteGraph
     from sdwiki.notes import Note
     from sdwiki.pipeline import Project
@@ -48,10 +50,40 @@ class Kept:
 
     text: dict[int, tuple[NoteGraph, list[str]]] = field(default_factory=dict)
     """Each note graph's triples as N-Quads lines (see :func:`sdwiki.graph.nquads_parts`)."""
-    analyses: dict[str, Analysis] = field(default_factory=dict)
-    """The network analysis, by the network's shape (see :func:`sdwiki.analytics.analyse`)."""
+    analysis: AnalysisMemo = field(default_factory=lambda: _analysis_memo())
+    """The network analysis, and what its network was made from (see :func:`sdwiki.analytics.analyse`)."""
+    measures: tuple[Analysis, NoteGraph] | None = None
+    """The last analysis's measures, as their named graph."""
     pages: PageMemo | None = None
     """What each entity page was made from (see :mod:`sdwiki.reuse`)."""
+
+
+@dataclass
+class Rendering:
+    """Every file of the site, in memory."""
+
+    files: dict[str, bytes | None]
+    """By output path; None: keep the previous build's file (its inputs are the same), or, with
+    :attr:`later`, a file still to be made."""
+    copies: dict[str, Path]
+    """Attachments and static files, by output path."""
+    keys: dict[str, str]
+    """The key of each entity page and data file (see :class:`sdwiki.site.Rendered`)."""
+    measures: NoteGraph
+    """The network measures, as their named graph."""
+    later: Callable[[], dict[str, bytes]] | None = None
+    """When the build was asked to show pages first: makes the files left for later (the saved
+    queries' pages and the whole-graph files), which stay as the last build left them until then."""
+
+
+LATER = ("data/graph.nq", "data/graph.ttl", "data/graph.jsonld")
+"""The whole-graph files (see :attr:`Rendering.later`), besides the saved queries' pages."""
+
+
+def _analysis_memo() -> AnalysisMemo:
+    from sdwiki.analytics import AnalysisMemo
+
+    return AnalysisMemo()
 
 
 def build_site(content: Path, output: Path, settings: Settings, *, search: bool = True) -> str:
@@ -74,10 +106,17 @@ class SiteBuilder:
         timings: Timings | None = None,
         jobs: int | None = None,
         in_place: bool = False,
+        pages_first: bool = False,
     ) -> None:
         self.search = search
         self.in_place = in_place
         """Update the site's files in place after the first build (``serve``'s private site)."""
+        self.pages_first = pages_first
+        """In place, write the pages first and leave the files that follow from the whole graph
+        (the saved queries' pages, ``data/graph.*``) to :meth:`finish`: a saved note shows at once."""
+        self.changed: tuple[str, ...] | None = None
+        """The files the last build wrote or removed (None: it replaced the whole site)."""
+        self._later: Callable[[], tuple[str, ...]] | None = None
         self.jobs = default_jobs() if jobs is None else jobs
         """Worker processes for reading and rendering (1: all in this process)."""
         self.kept = 0
@@ -94,6 +133,7 @@ class SiteBuilder:
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
         start = time.perf_counter()
+        self._later = None  # what an earlier build left for later: this build makes it again
         index = self.search is True or (self.search == "first" and self.builds == 0)
         cache = cache_dir(output)
         inputs: str | None = None
@@ -115,15 +155,9 @@ class SiteBuilder:
         except ContentError as exc:
             raise BuildError(str(exc)) from exc
         previous = Previous(output, stamp.read_keys(cache))
-        files, copies, keys, measures = render_files(
-            project,
-            settings,
-            self.timings,
-            self.jobs,
-            previous,
-            code,
-            self._kept,
-        )
+        pages_first = self.pages_first and self.in_place and not index
+        made = render_files(project, settings, self.timings, self.jobs, previous, code, self._kept, pages_first)
+        files, copies = made.files, made.copies
         self.kept = sum(data is None for data in files.values())
         keep = ("pagefind/",) if self.search == "first" and not index else ()
         try:
@@ -140,15 +174,35 @@ class SiteBuilder:
                     "errors": sum(d.severity == "error" for d in project.diagnostics),
                     "warnings": sum(d.severity == "warning" for d in project.diagnostics),
                 }
-                stamp.write_keys(cache, keys)
+                stamp.write_keys(cache, made.keys)
                 if inputs is not None:
                     stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
         except (OSError, WriteError) as exc:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         self.builds += 1
         self.project = project
-        self.measures = measures
+        self.measures = made.measures
+        self.changed = report.changed
+        if made.later is not None:
+            self._later = partial(self._write_later, output, made, keep)
         return _report("built", counts, report.written, time.perf_counter() - start)
+
+    def finish(self) -> tuple[str, ...]:
+        """Make and write what the last build left for later (see ``pages_first``); the files
+        written or removed."""
+        later, self._later = self._later, None
+        return later() if later is not None else ()
+
+    def _write_later(self, output: Path, made: Rendering, keep: tuple[str, ...]) -> tuple[str, ...]:
+        assert made.later is not None
+        files: dict[str, bytes | None] = dict.fromkeys(made.files)
+        files.update(made.later())
+        try:
+            with self.timings.stage("write"):
+                report = update_site(output, files, dict.fromkeys(made.copies), keep=keep)
+        except (OSError, WriteError) as exc:
+            raise BuildError(f"{output}: cannot write the site: {exc}") from exc
+        return report.changed or ()
 
     def _search(self, folder: Path) -> None:
         with self.timings.stage("search index"):
@@ -213,26 +267,29 @@ def render_files(
     previous: Previous | None = None,
     code: str = "",
     kept: Kept | None = None,
-) -> tuple[dict[str, bytes | None], dict[str, Path], dict[str, str], NoteGraph]:
-    """Every file of the site, in memory (None: keep the ``previous`` build's file), the attachments
-    and static files to copy, the key of each page (see :class:`sdwiki.site.Rendered`), and the
-    network measures' named graph. ``code`` (:func:`sdwiki.stamp.code_digest`) is part of every
-    page's key; ``kept`` is what ``serve``'s builder keeps between builds."""
+    pages_first: bool = False,
+) -> Rendering:
+    """Every file of the site (see :class:`Rendering`). ``code`` (:func:`sdwiki.stamp.code_digest`)
+    is part of every page's key; ``kept`` is what ``serve``'s builder keeps between builds. With
+    ``pages_first``, the files that only follow from the whole graph are left to
+    :attr:`Rendering.later` when the ``previous`` site has them."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
     from sdwiki.graph import load_nquads, nquads_parts
     from sdwiki.pipeline import analytics_graph
     from sdwiki.reuse import PageMemo
-    from sdwiki.site import Site, SiteInput, read_queries
+    from sdwiki.site import Site, SiteInput, query_page, read_queries
 
     t = timings or Timings()
     queries, _ = read_queries(project.root)
     with t.stage("analytics"):
-        analysis = analyse(project, kept.analyses if kept is not None else None)
-        measures = analytics_graph(project, analysis)
-    graphs = project.ordered_graphs()
-    with t.stage("graph files"):
-        named, default = nquads_parts([*graphs, measures], kept=kept.text if kept is not None else None)
+        analysis = analyse(project, kept.analysis if kept is not None else None)
+        if kept is not None and kept.measures is not None and kept.measures[0] is analysis:
+            measures = kept.measures[1]
+        else:
+            measures = analytics_graph(project, analysis)
+            if kept is not None:
+                kept.measures = (analysis, measures)
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     with t.stage("facts index"):
         if kept is not None and kept.pages is None:
@@ -242,17 +299,32 @@ def render_files(
         if previous is not None:
             site.reuse = previous.reusable
             site.version = code
-    with t.stage("saved queries"):
-        # queries that never name a graph see only the default graph: half the quads to load
-        graphs_named = any(_NAMES_GRAPHS.search(q.text) for q in queries)
-        ds = load_nquads(named + default if graphs_named else default)
-        data.query_results.update(_query_results(ds, site, queries))
-    files = site.build(t, jobs)
-    with t.stage("graph files"):
-        files["data/graph.nq"] = (named + default).encode("utf-8")
-        store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface: its own serialisers
-        files["data/graph.ttl"] = dump(store, "ttl")
-        files["data/graph.jsonld"] = dump(store, "jsonld")
+    files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
+
+    def whole_graph() -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        with t.stage("graph files"):
+            graphs = [*project.ordered_graphs(), measures]
+            named, default = nquads_parts(graphs, kept=kept.text if kept is not None else None)
+        with t.stage("saved queries"):
+            # queries that never name a graph see only the default graph: half the quads to load
+            graphs_named = any(_NAMES_GRAPHS.search(q.text) for q in queries)
+            ds = load_nquads(named + default if graphs_named else default)
+            data.query_results.update(_query_results(ds, site, queries))
+            out.update(site.query_pages())
+        with t.stage("graph files"):
+            out["data/graph.nq"] = (named + default).encode("utf-8")
+            store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface
+            out["data/graph.ttl"] = dump(store, "ttl")
+            out["data/graph.jsonld"] = dump(store, "jsonld")
+        return out
+
+    later = [*LATER, *(query_page(q) for q in queries)]
+    wait = pages_first and previous is not None and all(p in previous.manifest for p in later)
+    if wait:
+        files.update(dict.fromkeys(LATER))
+    else:
+        files.update(whole_graph())
     copies: dict[str, Path] = {}
     tdir = templates_dir()
     for name in STATIC:
@@ -262,7 +334,7 @@ def render_files(
             copies[f"assets/vendor/{vendored.relative_to(tdir / 'vendor').as_posix()}"] = vendored
     for attachment in project.attachments:
         copies[site.attachment_path(attachment)] = project.root / attachment
-    return files, copies, site.keys, measures
+    return Rendering(files, copies, site.keys, measures, whole_graph if wait else None)
 
 
 def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import html
+import json
 import mimetypes
 import os
 import shutil
@@ -43,13 +45,20 @@ HEARTBEAT = 15.0
 """Seconds between keep-alive comments on the reload channel."""
 MAX_PROBLEMS = 50
 
-_LIVE_JS = b"""(() => {
+_LIVE_JS = rb"""(() => {
   const me = document.currentScript;
-  const shown = me ? me.dataset.generation : null;
+  let shown = me ? me.dataset.generation : null;
+  const here = decodeURIComponent(location.pathname).replace(/index\.html$/, "");
   const events = new EventSource("/_sdwiki/events");
-  const check = (e) => { if (e.data !== shown) { events.close(); location.reload(); } };
+  const reload = () => { events.close(); location.reload(); };
+  const check = (e) => { if (e.data !== shown) reload(); };
   events.addEventListener("hello", check);
   events.addEventListener("reload", check);
+  events.addEventListener("update", (e) => {
+    const { generation, pages } = JSON.parse(e.data);
+    const mine = (p) => (p.endsWith("*") ? here.startsWith(p.slice(0, -1)) : here === p);
+    if (pages.some(mine)) reload(); else shown = String(generation);
+  });
 })();
 """
 _LIVE_CSS = b"""#sdwiki-problems { position: fixed; inset: auto 0 0 0; max-height: 45vh; overflow: auto;
@@ -176,6 +185,8 @@ class LiveSite:
         self.endpoint = endpoint
         self.watch_enabled = watch
         self.generation = 0
+        self.reloads: dict[int, frozenset[str] | None] = {}
+        """For recent generations, the addresses of the pages that changed (None: any page)."""
         self.problems: tuple[str, ...] = ()
         self.rebuilds = 0
         self._changed = asyncio.Event()
@@ -217,37 +228,66 @@ class LiveSite:
     async def rebuild(self, changed: Iterable[Path]) -> None:
         """Rebuild the site and the graph; what goes wrong becomes the problems shown in pages.
 
-        Open pages are told to reload as soon as the site and the notes' graphs are ready; the
-        network measures (the analytics graph, as ``sdwiki query`` has it) follow a moment later.
+        Open pages are told to reload as soon as the pages and the notes' graphs are ready; the
+        files that follow from the whole graph (saved queries, ``data/graph.*``) come next, then
+        the network measures (the analytics graph, as ``sdwiki query`` has it).
         """
         async with self._lock:
-            problems, project = await asyncio.to_thread(self._rebuild, tuple(changed))
+            problems, project, written = await asyncio.to_thread(self._rebuild, tuple(changed))
             graphs = project.ordered_graphs() if project is not None else None
             built = getattr(self.builder, "project", None)
             measures = getattr(self.builder, "measures", None) if built is project and project is not None else None
             if measures is None and graphs is not None and self.endpoint is not None:
                 await self.endpoint.load(graphs)  # the notes' graphs first; the measures follow
             self.rebuilds += 1
-            self._announce(tuple(problems))  # with the builder's measures: pages reload while the endpoint loads
+            self._announce(tuple(problems), pages_changed(written))  # pages reload while the rest is made
+            finish = getattr(self.builder, "finish", None)
+            if finish is not None and built is project and project is not None:
+                try:
+                    later = await asyncio.to_thread(finish)
+                except Exception as exc:
+                    self._announce((*problems, f"the site could not be rebuilt: {exc}"))
+                else:
+                    pages = pages_changed(later)
+                    if pages:
+                        self._announce(tuple(problems), pages)
             if project is not None and graphs is not None and self.endpoint is not None:
                 if measures is None:
                     measures = await asyncio.to_thread(_analytics, project)
                 if measures is not None:
                     await self.endpoint.load([*graphs, measures])
+            settle_memory()
 
-    def _announce(self, problems: tuple[str, ...]) -> None:
-        """A new generation of the site: pages with an older one reload."""
+    def _announce(self, problems: tuple[str, ...], pages: frozenset[str] | None = None) -> None:
+        """A new generation of the site: open pages showing one of ``pages`` reload (all of them
+        when ``pages`` is None or the problems changed)."""
+        full = pages is None or problems != self.problems
         self.problems = problems
         self.generation += 1
+        self.reloads[self.generation] = None if full else pages
+        self.reloads.pop(self.generation - 64, None)
         old, self._changed = self._changed, asyncio.Event()
         old.set()
 
-    def _rebuild(self, changed: Sequence[Path]) -> tuple[list[str], Project | None]:
+    def reload_since(self, seen: int) -> frozenset[str] | None:
+        """The pages changed after generation ``seen`` (None: any page may have)."""
+        out: set[str] = set()
+        for generation in range(seen + 1, self.generation + 1):
+            pages = self.reloads.get(generation)
+            if pages is None:
+                return None
+            out |= pages
+        return frozenset(out)
+
+    def _rebuild(self, changed: Sequence[Path]) -> tuple[list[str], Project | None, tuple[str, ...] | None]:
+        """Build; the problems to show, the project, and the files written (None: unknown)."""
         problems: list[str] = []
+        written: tuple[str, ...] | None = None
         prebuilt, self.prebuilt = self.prebuilt, False
         if self.builder is not None and not prebuilt:
             try:
                 self.builder(self.content, self.site, self.settings)
+                written = getattr(self.builder, "changed", None)
             except Exception as exc:  # a failed build is shown in the page, never fatal
                 problems.append(f"the site could not be rebuilt: {exc}")
         try:
@@ -257,16 +297,16 @@ class LiveSite:
                 project = load_project(self.content, self.settings.base_iri, cache_dir(self.site))
         except ContentError as exc:
             problems.append(str(exc))
-            return problems, None
+            return problems, None, None
         except Exception as exc:  # a bug meeting odd content: shown, and the last graph stays served
             problems.append(f"the notes could not be read: {type(exc).__name__}: {exc}")
-            return problems, None
+            return problems, None, None
         touched = set()
         for p in changed:
             with contextlib.suppress(ValueError):
                 touched.add(p.resolve().relative_to(self.content.resolve()).as_posix())
         problems.extend(d.format() for d in project.diagnostics if d.severity == "error" or d.file in touched)
-        return problems, project
+        return problems, project, written
 
     async def _watch(self) -> None:
         """Rebuild on every change; if watching fails (the folder vanished…), say so and retry."""
@@ -282,6 +322,35 @@ class LiveSite:
                     await asyncio.wait_for(self._stop.wait(), 1.0)
                 if not self.stopping:
                     await self.rebuild(())
+
+
+def settle_memory() -> None:
+    """Collect what the last build left behind, and set the survivors aside: the collector then
+    scans only what the next build allocates, and never pauses a rebuild to walk the whole heap
+    (which takes longer than the rest of a one-note rebuild)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def pages_changed(files: Sequence[str] | None) -> frozenset[str] | None:
+    """The addresses of the pages that show what changed in these site files (None: any page).
+    An address ending in ``*`` stands for every address it begins."""
+    if files is None:
+        return None
+    out: set[str] = set()
+    for rel in files:
+        if rel.startswith("assets/"):
+            return None
+        if rel.endswith("index.html"):
+            out.add("/" + rel[: -len("index.html")])
+        elif rel.endswith(".html"):
+            out.add("/" + rel)
+        elif rel in ("data/graph.json", "data/graph-data.js"):
+            out.add("/graph/")
+        elif rel == "data/graph.nq":  # what the in-browser SPARQL editor loads
+            out.update(("/sparql/", "/queries/*"))
+    return frozenset(out)
 
 
 # -- the application -------------------------------------------------------------------------
@@ -403,8 +472,13 @@ class App:
                     break
                 generation = waiting.result()
                 if generation != seen:
+                    pages = live.reload_since(seen)
                     seen = generation
-                    message = f"event: reload\ndata: {seen}\n\n".encode()
+                    if pages is None:
+                        message = f"event: reload\ndata: {seen}\n\n".encode()
+                    else:
+                        update = json.dumps({"generation": seen, "pages": sorted(pages)}, separators=(",", ":"))
+                        message = f"event: update\ndata: {update}\n\n".encode()
                 else:
                     message = b": keep-alive\n\n"
                 await send({"type": "http.response.body", "body": message, "more_body": True})
@@ -527,7 +601,7 @@ def serve(content: Path, host: str, port: int, cors: bool, settings: Settings) -
     work = Path(tempfile.mkdtemp(prefix="sdwiki-serve-"))  # the site, and whatever the builder keeps beside it
     site = work / "site"
     try:
-        builder = SiteBuilder(search="first", in_place=True)  # keeps what it can between saves
+        builder = SiteBuilder(search="first", in_place=True, pages_first=True)  # keeps what it can between saves
         # the first build, before any thread starts, so that its workers can be forked; if it
         # fails it runs again at startup, where what went wrong is shown in the pages
         with contextlib.suppress(Exception):

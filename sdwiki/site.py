@@ -179,7 +179,7 @@ class Site:
 
     def build(self, timings: Timings | None = None, jobs: int = 1) -> dict[str, bytes | None]:
         """Every page and data file of the site, by output path (None: the previous build's file,
-        which :attr:`reuse` allowed)."""
+        which :attr:`reuse` allowed, or a saved query's page: see :meth:`query_pages`)."""
         t = timings or Timings()
         out: dict[str, bytes | None] = {}
         with t.stage("pages: entities"):
@@ -213,7 +213,7 @@ class Site:
         out["quality/index.html"] = self.quality_page()
         out["queries/index.html"] = self.queries_index()
         for q in self.data.queries:
-            out[f"queries/{q.slug}/index.html"] = self.query_page(q)
+            out[query_page(q)] = None  # made by query_pages, once the saved queries have run
         out["404.html"] = self.render("404.html", "404.html", title="Not found")
         out["sitemap.xml"] = self.sitemap(sorted(p for p in out if p.endswith(".html") and p != "404.html"))
 
@@ -668,6 +668,10 @@ class Site:
         items = [Link(q.title, href(page, f"queries/{q.slug}/index.html"), q.description) for q in self.data.queries]
         return self.render("queries.html", page, title="Saved queries", items=items)
 
+    def query_pages(self) -> dict[str, bytes]:
+        """Each saved query's page, with its answer (:attr:`SiteInput.query_results`)."""
+        return {query_page(q): self.query_page(q) for q in self.data.queries}
+
     def query_page(self, q: SavedQuery) -> bytes:
         page = f"queries/{q.slug}/index.html"
         variables, rows = self.data.query_results.get(q.slug, ((), []))
@@ -750,6 +754,11 @@ def _fallback_position(i: int) -> tuple[float, float]:
     angle = i * 2.399963  # golden angle: an even spiral when no layout was computed
     r = math.sqrt(i + 1) / 20
     return 0.5 + r * math.cos(angle), 0.5 + r * math.sin(angle)
+
+
+def query_page(q: SavedQuery) -> str:
+    """The output path of a saved query's page."""
+    return f"queries/{q.slug}/index.html"
 
 
 def read_queries(root: Path) -> tuple[list[SavedQuery], list[Diagnostic]]:

@@ -31,6 +31,8 @@ class WriteReport:
     files: int
     written: int
     """Files whose bytes changed (the rest were linked from the previous build)."""
+    changed: tuple[str, ...] | None = None
+    """The files written or removed, when the site was updated in place (None: replaced whole)."""
 
 
 def check_output(output: Path, content: Path) -> dict[str, tuple[int, int]]:
@@ -104,6 +106,16 @@ class Previous:
         fits = size is None or st.st_size == size
         return fits and st.st_mtime_ns <= self.written_at and stat.S_ISREG(st.st_mode)
 
+    def copied(self, path: str, source: Path) -> bool:
+        """Whether the previous file at ``path`` is a copy of ``source`` as it is now, by the quick
+        check of copying tools: ``source`` has not been modified since the last build and the
+        copy, untouched since, has its size."""
+        try:
+            st = source.stat()
+        except OSError:
+            return False
+        return st.st_mtime_ns < self.written_at and self.untouched(path, st.st_size)
+
     def reusable(self, path: str, key: str) -> bool:
         """Whether the previous file at ``path`` was made from ``key`` and is still as written."""
         return self.keys.get(path) == key and self.untouched(path)
@@ -112,7 +124,7 @@ class Previous:
 def write_site(
     output: Path,
     files: Mapping[str, bytes | None],
-    copies: Mapping[str, Path] | None = None,
+    copies: Mapping[str, Path | None] | None = None,
     post: Callable[[Path], None] | None = None,
     keep: tuple[str, ...] = (),
     previous: Previous | None = None,
@@ -184,7 +196,7 @@ def write_site(
 def update_site(
     output: Path,
     files: Mapping[str, bytes | None],
-    copies: Mapping[str, Path] | None = None,
+    copies: Mapping[str, Path | None] | None = None,
     keep: tuple[str, ...] = (),
     previous: Previous | None = None,
 ) -> WriteReport:
@@ -198,12 +210,15 @@ def update_site(
         return write_site(output, files, copies, keep=keep, previous=prev)
     items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
     manifest: dict[str, str] = {}
-    written = 0
+    changed: list[str] = []
     for rel, item in items.items():
         target = output / rel
         if item is None:
             if rel not in old:
                 raise WriteError(f"{target}: the previous file to keep is gone")
+            manifest[rel] = old[rel]
+            continue
+        if isinstance(item, Path) and rel in old and prev.copied(rel, item):
             manifest[rel] = old[rel]
             continue
         data = item if isinstance(item, bytes) else item.read_bytes()
@@ -214,7 +229,8 @@ def update_site(
         tmp = target.with_name(f".{target.name}.sdwiki-tmp")
         tmp.write_bytes(data)
         os.replace(tmp, target)
-        written += 1
+        changed.append(rel)
+    written = len(changed)
     for rel, digest in old.items():
         if rel in manifest:
             continue
@@ -222,10 +238,11 @@ def update_site(
             manifest[rel] = digest
         else:
             (output / rel).unlink(missing_ok=True)
+            changed.append(rel)
     tmp = output / f"{MANIFEST}.sdwiki-tmp"
     tmp.write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
     os.replace(tmp, output / MANIFEST)
-    return WriteReport(len(manifest), written)
+    return WriteReport(len(manifest), written, tuple(changed))
 
 
 def _exchange(a: Path, b: Path) -> bool:

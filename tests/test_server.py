@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import os
 import shutil
 import signal
@@ -23,7 +24,8 @@ import httpx
 import pytest
 from SPARQLWrapper import CSV, JSON, POST, TURTLE, XML, SPARQLWrapper
 
-from sdwiki.server import allowed_hosts, resolve
+from sdwiki.build import SiteBuilder
+from sdwiki.server import allowed_hosts, pages_changed, resolve
 from sdwiki.settings import Settings
 from tests.conftest import CONTENT
 from tests.servers import HOST, app_server, free_port, sdwiki_serve
@@ -312,6 +314,43 @@ def test_saving_a_note_reloads_pages(content: Path, tmp_path: Path) -> None:
         r = c.get("/sparql", params={"query": 'ASK { ?c skos:definition ?d FILTER(CONTAINS(STR(?d), "Zebra")) }'})
         assert r.json()["boolean"] is True
         assert "sdwiki-problems" not in page
+
+
+def test_a_saved_note_reloads_only_the_pages_it_changed(content: Path, tmp_path: Path) -> None:
+    """With the real builder, pages first: the edited note's page is listed at once, the files that
+    follow from the whole graph (the in-browser SPARQL data) in a second update; pages that did not
+    change are never told to reload."""
+    site = tmp_path / "built"
+    builder = SiteBuilder(search=False, in_place=True, pages_first=True)
+    note = content / "concepts" / "Anarchy.md"
+    with (
+        app_server(content, site, Settings(), builder=builder, watch=True, workers=1) as url,
+        httpx.Client(base_url=url, timeout=20) as c,
+    ):
+        with c.stream("GET", "/_sdwiki/events") as stream:
+            lines = stream.iter_lines()
+            assert read_event(lines)[0] == "hello"
+            text = note.read_text("utf-8").replace("The absence of", "The absence (Zebra-marker) of", 1)
+            note.write_text(text, "utf-8")
+            event, data = read_event(lines)
+            assert event == "update", data
+            first = json.loads(data)
+            assert "/concept/anarchy/" in first["pages"]
+            assert not {"/", "/graph/", "/search/"} & set(first["pages"])  # a prose edit: not on these
+            assert "Zebra-marker" in c.get("/concept/anarchy/").text
+            event, data = read_event(lines)
+        second = json.loads(data)
+        assert event == "update" and second["generation"] == first["generation"] + 1
+        assert "/sparql/" in second["pages"] and "/concept/anarchy/" not in second["pages"]
+        assert b"Zebra-marker" in (site / "data" / "graph.nq").read_bytes()
+
+
+def test_pages_changed_maps_site_files_to_the_pages_showing_them() -> None:
+    assert pages_changed(["concept/a/index.html", "index.html", "concept/a/data.ttl"]) == {"/concept/a/", "/"}
+    assert pages_changed(["data/graph-data.js"]) == {"/graph/"}
+    assert pages_changed(["data/graph.nq"]) == {"/sparql/", "/queries/*"}
+    assert pages_changed(["assets/style.css", "index.html"]) is None  # every page uses the assets
+    assert pages_changed(None) is None and pages_changed([]) == frozenset()
 
 
 def wait_until(predicate: object, timeout: float = 15) -> None:

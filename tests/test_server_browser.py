@@ -60,10 +60,18 @@ def test_saved_note_reloads_the_page_real_build(browser: Browser, content: Path,
         page.goto(f"{url}/concept/anarchy/", timeout=60_000)
         assert "Anarchy" in page.title()
         page.wait_for_load_state("networkidle")
+        other = browser.new_page()  # a page the edit does not change: it must not reload
+        other.goto(f"{url}/search/", timeout=60_000)
+        other.wait_for_load_state("networkidle")
+        other_loads: list[float] = []
+        other.on("load", lambda _: other_loads.append(time.monotonic()))
         note = content / "concepts" / "Anarchy.md"
         elapsed = edit_and_wait(page, note, "The absence of", "The complete absence of", 30_000)
         print(f"reload after save (real build): {elapsed:.2f} s")
         assert not page.locator("#sdwiki-problems").count()
+        page.wait_for_timeout(1500)  # the files that follow from the whole graph are written by now
+        assert other_loads == [], "a page the edit did not change was reloaded"
+        other.close()
         # a half-written note: its problems appear in the page, the server keeps going
         problems = "document.getElementById('sdwiki-problems') !== null"
         edit_and_wait(page, note, "---\ntype: concept", "---\ntype: [concept", 30_000, problems)
