@@ -313,7 +313,9 @@ def render_files(
             data.query_results.update(_query_results(ds, site, queries))
             out.update(site.query_pages())
         with t.stage("graph files"):
-            out["data/graph.nq"] = (named + default).encode("utf-8")
+            # the named graphs only: the default graph is their merge, which a store makes on loading
+            # (the in-browser editor does), and written out it would double the file
+            out["data/graph.nq"] = named.encode("utf-8")
             store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface
             out["data/graph.ttl"] = dump(store, "ttl")
             out["data/graph.jsonld"] = dump(store, "jsonld")

@@ -150,6 +150,8 @@ async function main() {
   const store = new Store();
   const response = await fetch(`${root}data/graph.nq`);
   store.load(await response.text(), { format: "application/n-quads" });
+  // one named graph per note; queries see their merge as the default graph, as everywhere else
+  store.update("INSERT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }");
   for (const b of store.query("SELECT ?s ?l WHERE { ?s <http://www.w3.org/2000/01/rdf-schema#label> ?l }")) {
     labels.set(b.get("s").value, b.get("l").value);
   }

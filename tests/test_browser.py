@@ -189,3 +189,27 @@ def test_accessibility_of_every_page_type(browser: Browser, base_url: str, schem
     context.close()
     assert problems == [], "\n".join(problems)
     assert console.errors == []
+
+
+def test_the_browser_queries_the_merge_of_the_note_graphs(page: tuple[Page, Console], base_url: str) -> None:
+    """``data/graph.nq`` holds the named graphs only; the editor makes their merge the default
+    graph, so a query counts what ``sdwiki query`` counts (each triple once, however many notes
+    state it), and ``GRAPH ?g`` still tells where a fact came from."""
+    from urllib.parse import quote
+
+    from sdwiki.pipeline import analytics_graph, load_project
+    from sdwiki.query import run
+
+    project = load_project(CONTENT)
+    ds = project.dataset(extra=[analytics_graph(project)])  # the site's graph carries the measures
+    pg, console = page
+    for q in (
+        "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",
+        "SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }",
+    ):
+        want = str(run(ds, q).rows[0][0])
+        pg.goto(base_url + "sparql/index.html?query=" + quote(q))
+        expect(pg.locator("#sparql-results tbody tr")).to_have_count(1, timeout=30_000)
+        assert pg.locator("#sparql-results tbody td").first.inner_text().strip() == want, q
+    assert int(want) == len(project.note_graphs) + 1
+    assert console.errors == []
