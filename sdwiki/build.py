@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
 
     from sdwiki.analytics import Analysis, AnalysisMemo
     from sdwiki.extract import NoteGraph
+    from sdwiki.facts import LiveIndex
     from sdwiki.notes import Note
     from sdwiki.pipeline import Project
     from sdwiki.reuse import PageMemo
@@ -56,6 +57,8 @@ class Kept:
     """The last analysis's measures, as their named graph."""
     pages: PageMemo | None = None
     """What each entity page was made from (see :mod:`sdwiki.reuse`)."""
+    index: LiveIndex | None = None
+    """The graph index, updated where notes changed."""
 
 
 @dataclass
@@ -275,6 +278,7 @@ def render_files(
     :attr:`Rendering.later` when the ``previous`` site has them."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
+    from sdwiki.facts import LiveIndex
     from sdwiki.graph import load_nquads, nquads_parts
     from sdwiki.pipeline import analytics_graph
     from sdwiki.reuse import PageMemo
@@ -292,9 +296,12 @@ def render_files(
                 kept.measures = (analysis, measures)
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     with t.stage("facts index"):
-        if kept is not None and kept.pages is None:
-            kept.pages = PageMemo()
-        site = Site(data, kept.pages if kept is not None else None)
+        facts = None
+        if kept is not None:
+            kept.pages = kept.pages or PageMemo()
+            kept.index = kept.index or LiveIndex()
+            facts = kept.index.update(project.note_graphs, record=True)
+        site = Site(data, kept.pages if kept is not None else None, facts)
         site.analysis = analysis
         if previous is not None:
             site.reuse = previous.reusable

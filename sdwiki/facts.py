@@ -8,7 +8,7 @@ same view as the dataset's default graph).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from rdflib import Literal, URIRef
@@ -16,6 +16,7 @@ from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
 from sdwiki.terms import RDF, RDFS, SD
+from sdwiki.types import RelPath
 
 Read = tuple[bool, URIRef, URIRef | None]
 """One lookup: (``True`` for what a resource says, ``False`` for what points at it; the resource;
@@ -27,7 +28,7 @@ class Facts:
     out: dict[URIRef, dict[URIRef, list[Node]]] = field(default_factory=dict)
     """subject -> predicate -> objects (in first-seen order, no repeats)."""
     into: dict[URIRef, dict[URIRef, list[URIRef]]] = field(default_factory=dict)
-    """object -> predicate -> subjects."""
+    """object -> predicate -> subjects (``rdf:type`` left out: no page lists a class's members)."""
     reads: set[Read] | None = None
     """When a set, every lookup below is recorded in it: what a page was made from (see
     :mod:`sdwiki.reuse`)."""
@@ -76,16 +77,114 @@ class Facts:
         return int(v) if isinstance(v, Literal) and str(v).isdigit() else 0
 
 
+_TYPE = RDF.type  # note graphs use this very term: one identity test instead of URIRef.__eq__
+
+
 def index(note_graphs: Iterable[NoteGraph], record: bool = False) -> Facts:
     out: dict[URIRef, dict[URIRef, dict[Node, None]]] = defaultdict(lambda: defaultdict(dict))
     into: dict[URIRef, dict[URIRef, dict[URIRef, None]]] = defaultdict(lambda: defaultdict(dict))
     for ng in note_graphs:
         for s, p, o in ng.triples:
             out[s][p][o] = None
-            if type(o) is URIRef:
+            if type(o) is URIRef and p is not _TYPE:
                 into[o][p][s] = None
     return Facts(
         {s: {p: list(os) for p, os in ps.items()} for s, ps in out.items()},
         {o: {p: list(ss) for p, ss in ps.items()} for o, ps in into.items()},
         set() if record else None,
     )
+
+
+class LiveIndex:
+    """The index of :func:`index`, kept up to date from one build to the next (``serve``): only
+    the resources a changed note graph names are indexed again, from the graphs that name them,
+    in the same order :func:`index` would take them."""
+
+    def __init__(self) -> None:
+        self.facts: Facts | None = None
+        self.graphs: dict[RelPath, NoteGraph] = {}
+        self._stated_in: dict[URIRef, set[RelPath]] = defaultdict(set)
+        """Which note graphs state something about a resource (it is their subject)."""
+        self._pointed_in: dict[URIRef, set[RelPath]] = defaultdict(set)
+        """Which note graphs point at a resource (it is their object)."""
+        self._grouped: dict[int, tuple[NoteGraph, _Grouped]] = {}
+
+    def update(self, graphs: Mapping[RelPath, NoteGraph], record: bool = False) -> Facts:
+        """The index of ``graphs`` (taken in path order, as :func:`index` takes them)."""
+        if self.facts is None:
+            return self._start(graphs, record)
+        changed = [p for p in self.graphs.keys() | graphs.keys() if self.graphs.get(p) is not graphs.get(p)]
+        subjects: set[URIRef] = set()
+        objects: set[URIRef] = set()
+        for path in changed:
+            before, after = self.graphs.get(path), graphs.get(path)
+            if before is not None:
+                for s, p, o in before.triples:
+                    subjects.add(s)
+                    self._stated_in[s].discard(path)
+                    if type(o) is URIRef and p is not _TYPE:
+                        objects.add(o)
+                        self._pointed_in[o].discard(path)
+            if after is not None:
+                for s, p, o in after.triples:
+                    subjects.add(s)
+                    self._stated_in[s].add(path)
+                    if type(o) is URIRef and p is not _TYPE:
+                        objects.add(o)
+                        self._pointed_in[o].add(path)
+        self.graphs = dict(graphs)
+        out = dict(self.facts.out)
+        into = dict(self.facts.into)
+        for s in subjects:
+            merged: dict[URIRef, dict[Node, None]] = {}
+            for path in sorted(self._stated_in.get(s, ())):
+                for p, o in self._group(graphs[path]).by_subject[s]:
+                    merged.setdefault(p, {})[o] = None
+            if merged:
+                out[s] = {p: list(os) for p, os in merged.items()}
+            else:
+                out.pop(s, None)
+                self._stated_in.pop(s, None)
+        for o in objects:
+            pointing: dict[URIRef, dict[URIRef, None]] = {}
+            for path in sorted(self._pointed_in.get(o, ())):
+                for p, s in self._group(graphs[path]).by_object[o]:
+                    pointing.setdefault(p, {})[s] = None
+            if pointing:
+                into[o] = {p: list(ss) for p, ss in pointing.items()}
+            else:
+                into.pop(o, None)
+                self._pointed_in.pop(o, None)
+        live = {id(g) for g in graphs.values()}
+        self._grouped = {k: v for k, v in self._grouped.items() if k in live}
+        self.facts = Facts(out, into, set() if record else None)
+        return self.facts
+
+    def _start(self, graphs: Mapping[RelPath, NoteGraph], record: bool) -> Facts:
+        for path, g in graphs.items():
+            for s, p, o in g.triples:
+                self._stated_in[s].add(path)
+                if type(o) is URIRef and p is not _TYPE:
+                    self._pointed_in[o].add(path)
+        self.graphs = dict(graphs)
+        self.facts = index((graphs[p] for p in sorted(graphs)), record)
+        return self.facts
+
+    def _group(self, g: NoteGraph) -> _Grouped:
+        known = self._grouped.get(id(g))
+        if known is None or known[0] is not g:
+            grouped = _Grouped(defaultdict(list), defaultdict(list))
+            for s, p, o in g.triples:
+                grouped.by_subject[s].append((p, o))
+                if type(o) is URIRef and p is not _TYPE:
+                    grouped.by_object[o].append((p, s))
+            known = self._grouped[id(g)] = (g, grouped)
+        return known[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Grouped:
+    """A note graph's triples by subject and by object, each in the graph's order."""
+
+    by_subject: dict[URIRef, list[tuple[URIRef, Node]]]
+    by_object: dict[URIRef, list[tuple[URIRef, URIRef]]]

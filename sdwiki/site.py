@@ -113,14 +113,15 @@ class _PageLinker:
 
 
 class Site:
-    def __init__(self, data: SiteInput, memo: PageMemo | None = None) -> None:
+    def __init__(self, data: SiteInput, memo: PageMemo | None = None, facts: Facts | None = None) -> None:
         self.data = data
         self.project = data.project
         self.base = self.project.registry.base
         self.memo = memo
         """What each entity page was last made from (kept by ``serve``): pages whose lookups all
         give the same answers are not worked out again (see :mod:`sdwiki.reuse`)."""
-        self.facts: Facts = index(self.project.ordered_graphs(), record=memo is not None)
+        self.facts: Facts = facts or index(self.project.ordered_graphs(), record=memo is not None)
+        """The graph index pages are made from (``facts``: one kept up to date by the caller)."""
         self.analysis: object = None
         """The network analysis the pages show, compared by identity between builds."""
         self._known: dict[str, Made] = {}
@@ -574,6 +575,8 @@ class Site:
             owner = self.owner(s)
             if owner is not None and owner in pages:
                 out[owner].append(s)
+        for parts in out.values():
+            parts.sort()  # the same order however the index was made
         return out
 
     def owner(self, s: URIRef) -> URIRef | None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rdflib import Literal, URIRef
+from rdflib.term import Node
 
+from sdwiki.extract import NoteGraph
+from sdwiki.facts import LiveIndex, index
 from sdwiki.notes import parse_note, read_note
 from sdwiki.resolve import build_corpus
+from sdwiki.terms import RDF
 from sdwiki.types import RelPath
 
 
@@ -90,3 +96,45 @@ def test_every_title_resolves_case_insensitively(titles: list[str]) -> None:
         # a title may also be another note's file name, which resolves first (as in Obsidian)
         stem = found.path.rsplit("/", 1)[-1].removesuffix(".md")
         assert note.title.casefold() in (found.title.casefold(), stem.casefold()) or found.path == f"n{i}.md"
+
+
+_NODES = [URIRef(f"http://x/n{i}") for i in range(6)]
+_PROPS = [RDF.type, URIRef("http://x/p"), URIRef("http://x/q")]
+_TRIPLE = st.tuples(
+    st.sampled_from(_NODES),
+    st.sampled_from(_PROPS),
+    st.one_of(st.sampled_from(_NODES), st.sampled_from([Literal("a"), Literal("b")])),
+)
+_GRAPHS = st.dictionaries(st.sampled_from(["a.md", "b.md", "c.md", "d.md"]), st.lists(_TRIPLE, max_size=8), max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_GRAPHS, min_size=1, max_size=5), st.lists(st.booleans(), min_size=5, max_size=5))
+def test_the_live_index_equals_the_index_made_afresh(
+    versions: list[dict[str, list[tuple[URIRef, URIRef, Node]]]], keep: list[bool]
+) -> None:
+    """Build after build, the index updated where graphs changed lists every resource's facts
+    in the order a fresh index lists them (graphs in path order, triples in graph order)."""
+    live = LiveIndex()
+    graphs: dict[RelPath, NoteGraph] = {}
+    for version, same in zip(versions, keep, strict=False):
+        now: dict[RelPath, NoteGraph] = {}
+        for path, triples in version.items():
+            old = graphs.get(RelPath(path))
+            # an unchanged note keeps its graph object, as the builder's memo does
+            kept = old is not None and same and list(old.triples) == triples
+            now[RelPath(path)] = old if kept and old is not None else _graph(path, triples)
+        graphs = now
+        got = live.update(graphs)
+        want = index(graphs[p] for p in sorted(graphs))
+        assert _ordered(got.out) == _ordered(want.out)
+        assert _ordered(got.into) == _ordered(want.into)
+
+
+def _graph(path: str, triples: list[tuple[URIRef, URIRef, Node]]) -> NoteGraph:
+    iri = URIRef(f"http://x/{path}")
+    return NoteGraph(RelPath(path), iri, iri, tuple(triples), ())
+
+
+def _ordered(table: Mapping[URIRef, Mapping[URIRef, Sequence[Node]]]) -> dict[URIRef, list[tuple[URIRef, list[Node]]]]:
+    return {s: [(p, list(os)) for p, os in ps.items()] for s, ps in table.items()}
