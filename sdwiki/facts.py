@@ -20,7 +20,9 @@ from sdwiki.types import RelPath
 
 Read = tuple[bool, URIRef, URIRef | None]
 """One lookup: (``True`` for what a resource says, ``False`` for what points at it; the resource;
-the property, or ``None`` for all of them)."""
+the property, :data:`PROPERTIES` for which properties there are, or ``None`` for all of it)."""
+
+PROPERTIES = URIRef("urn:sdwiki:properties")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,12 @@ class Facts:
         if self.reads is not None:
             self.reads.add((True, s, None))
         return self.out.get(s, {})
+
+    def properties(self, s: URIRef) -> list[URIRef]:
+        """The properties ``s`` has (read their values with :meth:`objects`)."""
+        if self.reads is not None:
+            self.reads.add((True, s, PROPERTIES))
+        return list(self.out.get(s, {}))
 
     def incoming(self, o: URIRef) -> dict[URIRef, list[URIRef]]:
         """Everything that points at ``o``, by property."""

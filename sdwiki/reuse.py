@@ -19,7 +19,7 @@ from rdflib import URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
-from sdwiki.facts import Facts, Read
+from sdwiki.facts import PROPERTIES, Facts, Read
 from sdwiki.types import RelPath
 
 
@@ -32,6 +32,8 @@ class Made:
     context_key: str
     data_key: str
     reads: frozenset[Read] | None
+    body_key: str = ""
+    """The key of the note's own text and what it links to, for a page made from a note."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,9 @@ class PageMemo:
     a stale entry only makes a page be made again for nothing."""
     carried: int = 0
     """How many pages the last build carried over without working out their context."""
+    site_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """The key and the last bytes of each page made from the whole index (the home page, the
+    graph data, the quality report): carried over whole while the key holds."""
 
     def unchanged(
         self,
@@ -142,6 +147,8 @@ def _differences(
         if list(a.items()) == list(b.items()):  # in order: pages list what they find in order
             continue
         out.add((forward, node, None))
+        if list(a) != list(b):
+            out.add((forward, node, PROPERTIES))
         for p in a.keys() | b.keys():
             if a.get(p) != b.get(p):
                 out.add((forward, node, p))

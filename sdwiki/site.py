@@ -192,21 +192,23 @@ class Site:
             if self.memo is not None:
                 self._known = self.memo.unchanged(self.facts, graphs, epoch, self.owner_page)
             made: dict[str, Made] = {}
+            # pages carried over cost little each: workers would take longer to start than to help
+            jobs = 1 if len(self._known) > len(items) // 2 else jobs
             for (_, page), (files, m) in zip(items, fork_map(self.entity_files, items, jobs), strict=True):
                 made[page] = m
                 for path, rendered in files.items():
                     self.keys[path] = rendered.key
                     out[path] = rendered.data
-            if self.memo is not None:
-                self.memo.remember(self.facts, graphs, epoch, made)
         with t.stage("pages: index, graph, queries"):
-            self._other_pages(out)
+            self._other_pages(out, made)
+        if self.memo is not None:
+            self.memo.remember(self.facts, graphs, epoch, made)
         return out
 
-    def _other_pages(self, out: dict[str, bytes | None]) -> None:
+    def _other_pages(self, out: dict[str, bytes | None], made: dict[str, Made]) -> None:
         out["index.html"] = self.index_page()
         out["graph/index.html"] = self.render("graph.html", "graph/index.html", title="Graph")
-        graph = self.graph_json()
+        graph = self._tracked("data/graph.json", None, self.graph_json, made)
         out["data/graph.json"] = graph
         out["data/graph-data.js"] = b"window.SDWIKI_GRAPH = " + graph + b";\n"
         out["search/index.html"] = self.render("search.html", "search/index.html", title="Search")
@@ -217,6 +219,38 @@ class Site:
             out[query_page(q)] = None  # made by query_pages, once the saved queries have run
         out["404.html"] = self.render("404.html", "404.html", title="Not found")
         out["sitemap.xml"] = self.sitemap(sorted(p for p in out if p.endswith(".html") and p != "404.html"))
+
+    def _tracked(self, path: str, inputs: object, make: Callable[[], bytes], made: dict[str, Made]) -> bytes:
+        """A site page made from the graph index (and ``inputs``, plain data), carried over from
+        the last build while none of its lookups changed (see :mod:`sdwiki.reuse`)."""
+        memo = self.memo
+        if memo is None or self.facts.reads is None:
+            return make()
+        key = _key(inputs)
+        known = self._known.get(path)
+        last = memo.site_pages.get(path)
+        if known is not None and known.context_key == key and last is not None and last[0] == key:
+            made[path] = known
+            return last[1]
+        self.facts.reads.clear()
+        data = make()
+        memo.site_pages[path] = (key, data)
+        made[path] = Made(key, "", frozenset(self.facts.reads))
+        return data
+
+    def _render_once(self, template: str, page: str, ctx: Context) -> bytes:
+        """:meth:`render`, except that with a :attr:`memo` a page whose context is as in the last
+        build keeps its last bytes (pages listing the whole wiki take long to render)."""
+        memo = self.memo
+        if memo is None:
+            return self.render(template, page, **ctx)
+        key = _key(self.version, self.data.title, template, ctx)
+        last = memo.site_pages.get(page)
+        if last is not None and last[0] == key:
+            return last[1]
+        data = self.render(template, page, **ctx)
+        memo.site_pages[page] = (key, data)
+        return data
 
     # -- entity pages ---------------------------------------------------------------------
     def note_of(self, iri: URIRef) -> Note | None:
@@ -240,8 +274,11 @@ class Site:
         else:
             context_key = known.context_key
         out: dict[str, Rendered] = {}
-        body = self.body_inputs(note, page) if note is not None else None
-        key = _key(self.version, self.data.title, page, context_key, body)
+        body_key = ""
+        if note is not None:
+            same = known is not None and known.body_key and self._same_text(note)
+            body_key = known.body_key if same and known is not None else _key(self.body_inputs(note, page))
+        key = _key(self.version, self.data.title, page, context_key, body_key)
         if self.reuse(page, key):
             out[page] = Rendered(key, None)
         else:
@@ -265,7 +302,17 @@ class Site:
                 out[names[0]] = Rendered(data_key, ttl)
                 out[names[1]] = Rendered(data_key, jsonld)
         looked_up = frozenset(reads) if reads is not None and (ctx is not None or known is None) else None
-        return out, Made(context_key, data_key, looked_up)
+        return out, Made(context_key, data_key, looked_up, body_key)
+
+    def _same_text(self, note: Note) -> bool:
+        """Whether the note's text and links are as in the last build: its graph is the very same
+        object, which the builder keeps only while the note's bytes and every name it can link to
+        are unchanged. A note that embeds others is never taken as unchanged (they may be not)."""
+        memo = self.memo
+        graph = self.project.note_graphs.get(note.path)
+        if memo is None or graph is None or memo.graphs.get(note.path) is not graph:
+            return False
+        return not any(link.embed for link in note.links)
 
     def entity_context(self, iri: URIRef, page: str) -> tuple[Context, Note | None]:
         """What the entity page shows, but the note's own text (see :meth:`note_body`)."""
@@ -611,18 +658,20 @@ class Site:
             (i for i in self.entity_pages if self.kind_of(i) == "concept"),
             key=lambda i: (-self.data.centrality.get(str(i), 0.0), self.facts.label(i)),
         )[:10]
-        return self.render(
+        return self._render_once(
             "index.html",
             page,
-            title=self.data.title,
-            letters={k: sorted(v, key=lambda x: x.label.casefold()) for k, v in sorted(letters.items())},
-            categories={k: sorted(v, key=lambda x: x.label.casefold()) for k, v in sorted(by_category.items())},
-            central=[
-                self.link(i, page, f"{self.data.centrality[str(i)]:.3f}" if str(i) in self.data.centrality else "")
-                for i in central
-            ],
-            counts=dict(sorted(counts.items())),
-            notes=len(self.project.corpus.notes),
+            dict(
+                title=self.data.title,
+                letters={k: sorted(v, key=lambda x: x.label.casefold()) for k, v in sorted(letters.items())},
+                categories={k: sorted(v, key=lambda x: x.label.casefold()) for k, v in sorted(by_category.items())},
+                central=[
+                    self.link(i, page, f"{self.data.centrality[str(i)]:.3f}" if str(i) in self.data.centrality else "")
+                    for i in central
+                ],
+                counts=dict(sorted(counts.items())),
+                notes=len(self.project.corpus.notes),
+            ),
         )
 
     def graph_json(self) -> bytes:
@@ -646,10 +695,11 @@ class Site:
                 }
             )
         edges = []
-        for s, ps in self.facts.out.items():
-            if s not in ids:
-                continue
-            for p, objs in ps.items():
+        literal_valued = self.project.ontology.datatype_props
+        for s in ids:
+            for p in self.facts.properties(s):
+                # a page's text (a definition…) is not part of the graph: an edit to it changes nothing here
+                objs = [] if p in literal_valued else self.facts.objects(s, p)
                 if p in self.project.ontology.inverses and _is_inverse_side(p):
                     continue
                 label = "links to" if p == SD.linksTo else self.project.ontology.label(p)
@@ -694,15 +744,17 @@ class Site:
             for o in f.refs(c, SKOS.related):
                 if c not in f.refs(o, SKOS.related) and o in self.entity_pages:
                     one_way.append({"a": self.link(c, page), "b": self.link(o, page)})
-        return self.render(
+        return self._render_once(
             "quality.html",
             page,
-            title="Data quality",
-            broken=broken,
-            other=[d for d in diags if d not in broken],
-            no_thinker=no_thinker,
-            no_definition=no_definition,
-            one_way=one_way,
+            dict(
+                title="Data quality",
+                broken=broken,
+                other=[d for d in diags if d not in broken],
+                no_thinker=no_thinker,
+                no_definition=no_definition,
+                one_way=one_way,
+            ),
         )
 
     def sitemap(self, paths: Sequence[str]) -> bytes:
