@@ -154,7 +154,7 @@ def run(
         graphs = {str(c.identifier) for c in ds.graphs()} if _FROM.search(blank_out(text)) else ()
     check(text, graphs)
     if hasattr(ds.store, "_inner"):  # Oxigraph: its own store, queried directly
-        return oxigraph_answer(evaluate_oxigraph(ds.store._inner, text, prefixes_of(ds)), limit)
+        return oxigraph_answer(_evaluate(ds, text), limit)
     try:
         return _answer(ds.query(text, initNs=PREFIXES), limit)
     except QueryError:
@@ -181,7 +181,7 @@ def solutions(ds: Dataset, text: str, limit: int) -> tuple[tuple[str, ...], list
 
     graphs = {str(c.identifier) for c in ds.graphs()} if _FROM.search(blank_out(text)) else ()
     check(text, graphs)
-    result = evaluate_oxigraph(ds.store._inner, text, prefixes_of(ds))
+    result = _evaluate(ds, text)
     if not isinstance(result, ox.QuerySolutions):
         return (), []
     rows, _ = _capped(result, limit, lambda row: tuple(_ox_cell(v) for v in row))
@@ -207,6 +207,21 @@ def _ox_cell(term: object) -> Cell:
     if isinstance(term, ox.BlankNode):
         return term.value
     return _cell_text(from_ox(term))  # type: ignore[arg-type]
+
+
+_COMMON = {p: str(ns) for p, ns in PREFIXES.items()}
+
+
+def _evaluate(ds: Dataset, text: str) -> object:
+    """:func:`evaluate_oxigraph` on an Oxigraph-backed dataset with :func:`prefixes_of` it. Listing
+    the dataset's bindings costs more than a small query: the common prefixes are tried first,
+    and the bindings only for a query that uses some other prefix (:data:`PREFIXES` wins over a
+    binding of the same name either way, so the answer is the same)."""
+    store = ds.store._inner  # type: ignore[attr-defined]
+    try:
+        return evaluate_oxigraph(store, text, _COMMON)
+    except QueryError:
+        return evaluate_oxigraph(store, text, prefixes_of(ds))
 
 
 def prefixes_of(ds: Dataset) -> dict[str, str]:

@@ -129,6 +129,18 @@ def test_syntax_error_position(tmp_path: Path) -> None:
     assert info.value.column > 1
 
 
+def test_prefixes_the_dataset_binds_need_no_declaration(tmp_path: Path) -> None:
+    """The common prefixes are predeclared; a prefix the dataset binds works too, and one nobody
+    declared is a syntax error at its place."""
+    ds = load_project(seed_vault(tmp_path)).dataset()
+    ds.bind("mine", "https://w3id.org/sdwiki/ontology#")
+    common = run(ds, "SELECT ?c WHERE { ?c a sd:Concept }").rows
+    assert common and run(ds, "SELECT ?c WHERE { ?c a mine:Concept }").rows == common
+    with pytest.raises(QueryError) as info:
+        run(ds, "SELECT ?c WHERE {\n  ?c a nobody:Concept }")
+    assert (info.value.kind, info.value.line) == ("syntax", 2)
+
+
 SHAPE_CASES = {
     "no definition": ("---\ntype: concept\n---\n# A\n\n## Related Concepts\n- [[B]]\n", "definition"),
     "mechanism of one step": ("# A\n## Definition\nx\n## Core Mechanism\n```\nOnly step\n```\n", "two steps"),
