@@ -38,7 +38,7 @@ from sdwiki.protocol import (
     send_reply,
     text_reply,
 )
-from sdwiki.workers import WORKER_MEMORY, QueryPool, Snapshot
+from sdwiki.workers import DELTAS, WORKER_MEMORY, QueryPool, Snapshot, delta_path
 
 __all__ = [
     "MAX_BODY",
@@ -133,6 +133,8 @@ class Endpoint:
         self._folder: Path | None = None
         self.snapshot = Snapshot(0, Path(), frozenset())
         self._versions = itertools.count(1)
+        self._graphs: dict[str, NoteGraph] = {}
+        """The note graphs of the last version, by graph IRI."""
 
     def update(self, note_graphs: Sequence[NoteGraph]) -> Snapshot:
         """Make ``note_graphs`` the graph queries see (workers load it before their next query).
@@ -152,11 +154,19 @@ class Endpoint:
 
     def _write(self, note_graphs: Sequence[NoteGraph]) -> Snapshot:
         version = next(self._versions)
-        path = self._files() / f"graph-{version}.nq"
+        folder = self._files()
+        path = folder / f"graph-{version}.nq"
+        graphs = {str(g.graph): g for g in note_graphs}
+        if version > 1:  # what changed since the last version: a worker holding it applies just that
+            dropped = [iri for iri, g in self._graphs.items() if graphs.get(iri) is not g]
+            added = [g for iri, g in graphs.items() if self._graphs.get(iri) is not g]
+            delta_path(folder, version, ".nq").write_text(nquads(added), "utf-8")
+            delta_path(folder, version, ".drop").write_text("".join(f"{iri}\n" for iri in dropped), "utf-8")
         tmp = path.with_suffix(".tmp")
         tmp.write_text(nquads(note_graphs), "utf-8")  # the workers add the default graph (the merge)
         tmp.replace(path)
-        return Snapshot(version, path, frozenset(str(g.graph) for g in note_graphs))
+        self._graphs = graphs
+        return Snapshot(version, path, frozenset(graphs))
 
     def _activate(self, snapshot: Snapshot) -> None:
         old, self.snapshot = self.snapshot, snapshot
@@ -165,6 +175,8 @@ class Endpoint:
         if old.version > 1:  # a worker may still be reading the previous two
             stale = self._files() / f"graph-{old.version - 2}.nq"
             stale.unlink(missing_ok=True)
+            for suffix in (".nq", ".drop"):  # workers further behind than this load the whole graph
+                delta_path(self._files(), old.version - DELTAS, suffix).unlink(missing_ok=True)
 
     async def start(self) -> None:
         if self.snapshot.version == 0:

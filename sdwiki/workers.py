@@ -78,6 +78,16 @@ def memory_cap(graph_bytes: int, base: int = WORKER_MEMORY) -> int:
     return base + MEMORY_PER_BYTE * graph_bytes
 
 
+DELTAS = 8
+"""How many versions' changes are kept for workers to catch up with (see :func:`delta_path`)."""
+
+
+def delta_path(folder: Path, version: int, suffix: str) -> Path:
+    """What changed from version ``version - 1`` to ``version``: the N-Quads of the note graphs
+    added or replaced (``.nq``) and the IRIs of the graphs removed or replaced (``.drop``)."""
+    return folder / f"delta-{version}{suffix}"
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """One version of the graph, saved as an N-Quads file (one named graph per note)."""
@@ -147,10 +157,47 @@ class _Graph:
         self.ds = ds
         self.version = version
 
+    def catch_up(self, version: int, folder: Path) -> bool:
+        """Apply the changes from the version held to ``version`` (False if some are gone, or
+        the engine is not Oxigraph: then the whole graph is loaded)."""
+        steps = range(self.version + 1, version + 1)
+        if self.engine != "oxigraph" or self.store is None or not steps:
+            return False
+        paths = [(delta_path(folder, k, ".drop"), delta_path(folder, k, ".nq")) for k in steps]
+        try:
+            changes = [(drop.read_text("utf-8").split(), added) for drop, added in paths]
+        except OSError:
+            return False
+        import pyoxigraph as ox
+
+        store: ox.Store = self.store  # type: ignore[assignment]
+        default = ox.DefaultGraph()
+        names = set(self.names)
+        for dropped, added in changes:
+            gone: set[tuple[Any, Any, Any]] = set()
+            for iri in dropped:
+                graph = ox.NamedNode(iri)
+                stated = store.quads_for_pattern(None, None, None, graph)
+                gone.update((q.subject, q.predicate, q.object) for q in stated)
+                store.remove_graph(graph)
+                names.discard(iri)
+            quads = list(ox.parse(path=str(added), format=ox.RdfFormat.N_QUADS))
+            store.extend(quads)
+            store.extend(ox.Quad(q.subject, q.predicate, q.object, default) for q in quads)
+            names.update(q.graph_name.value for q in quads if isinstance(q.graph_name, ox.NamedNode))
+            # the merge keeps a triple while some note graph still states it
+            for s, p, o in gone:
+                if not any(q.graph_name != default for q in store.quads_for_pattern(s, p, o, None)):
+                    store.remove(ox.Quad(s, p, o, default))
+        self.names = frozenset(names)
+        self._merged.clear()
+        self.version = version
+        return True
+
     def answer(self, job: Job, notify: Callable[[str], None]) -> Reply:
         version, path, method, query_string, content_type, body, accept = job
         try:
-            if version != self.version:
+            if version != self.version and not self.catch_up(version, Path(path).parent):
                 notify("loading")
                 self.load(version, Path(path))
                 notify("loaded")

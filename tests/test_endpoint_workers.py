@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rdflib import Dataset
 
+from sdwiki.endpoint import Endpoint
 from sdwiki.graph import nquads
 from sdwiki.ontology import PREFIXES
 from sdwiki.pipeline import Project, load_project
@@ -41,7 +43,7 @@ from sdwiki.query import (
     results_json,
 )
 from sdwiki.settings import Settings
-from sdwiki.workers import QueryPool, Snapshot, memory_cap
+from sdwiki.workers import QueryPool, Snapshot, _Graph, delta_path, memory_cap
 from tests.conftest import CONTENT
 from tests.servers import app_server, free_port, sdwiki_serve
 
@@ -267,3 +269,39 @@ def test_memory_cap_is_applied(tmp_path: Path) -> None:
 
     assert "could not load the graph" in asyncio.run(start(64 * 1024**2))
     assert asyncio.run(start(None)) == '{"head":{},"boolean":true}'
+
+
+# -- catching up with an edit ----------------------------------------------------------------
+
+
+def test_a_worker_catches_up_with_what_changed(tmp_path: Path) -> None:
+    """After an edit, a worker applies just the changed note graphs, and then holds what a
+    worker loading the whole new graph holds: the same named graphs, and the same merge (a triple
+    a removed note shared with others stays)."""
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    before = {g.path: g for g in load_project(content).ordered_graphs()}
+    note = content / "concepts" / "Anarchy.md"
+    note.write_text(note.read_text("utf-8").replace("The absence of", "The total absence of", 1), "utf-8")
+    (content / "concepts" / "Spiral Model.md").unlink()  # shares thinkers and examples with others
+    (content / "concepts" / "Fresh Idea.md").write_text("# Fresh Idea\n\n## Definition\nNew [[Anarchy]].\n", "utf-8")
+    fresh = {g.path: g for g in load_project(content).ordered_graphs()}
+    # unchanged notes keep their graph objects, as serve's builder keeps them
+    after = [before[p] if p in before and before[p].triples == g.triples else g for p, g in sorted(fresh.items())]
+    assert 2 <= sum(g is not before.get(g.path) for g in after) < len(after) // 2
+
+    endpoint = Endpoint(workers=1)
+    first = endpoint.update(list(before.values()))
+    second = endpoint.update(after)
+    changed = delta_path(second.path.parent, second.version, ".nq").read_text("utf-8")
+    assert 0 < len(changed) < second.path.stat().st_size // 2
+    caught_up = _Graph("oxigraph", 10_000, 0)
+    caught_up.load(first.version, first.path)
+    assert caught_up.catch_up(second.version, second.path.parent)
+    loaded = _Graph("oxigraph", 10_000, 0)
+    loaded.load(second.version, second.path)
+    assert caught_up.names == loaded.names == second.graphs
+    for query in ("SELECT * WHERE { ?s ?p ?o }", "SELECT * WHERE { GRAPH ?g { ?s ?p ?o } }"):
+        got, want = (sorted(map(str, g.store.query(query))) for g in (caught_up, loaded))  # type: ignore[attr-defined]
+        assert got == want, query
+    assert not caught_up.catch_up(second.version + 1, second.path.parent)  # no such change: load it all
