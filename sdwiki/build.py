@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
     from sdwiki.analytics import Analysis, AnalysisMemo
     from sdwiki.extract import NoteGraph
     from sdwiki.facts import LiveIndex
+    from sdwiki.graph import GraphText
     from sdwiki.notes import Note
     from sdwiki.pipeline import Project
     from sdwiki.reuse import PageMemo
@@ -189,6 +190,11 @@ class SiteBuilder:
         if made.later is not None:
             self._later = partial(self._write_later, output, made, keep)
         return _report("built", counts, report.written, time.perf_counter() - start)
+
+    @property
+    def graph_text(self) -> GraphText | None:
+        """The last build's note graphs as N-Quads lines (kept in place, ``in_place`` only)."""
+        return self._kept.text if self._kept is not None else None
 
     def finish(self) -> tuple[str, ...]:
         """Make and write what the last build left for later (see ``pages_first``); the files

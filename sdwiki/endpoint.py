@@ -24,7 +24,7 @@ from pathlib import Path
 from starlette.types import Receive, Scope, Send
 
 from sdwiki.extract import NoteGraph
-from sdwiki.graph import Engine, nquads
+from sdwiki.graph import Engine, GraphText, nquads_parts
 from sdwiki.protocol import (
     MAX_BODY,
     Header,
@@ -146,13 +146,14 @@ class Endpoint:
         self._activate(snapshot)
         return snapshot
 
-    async def load(self, note_graphs: Sequence[NoteGraph]) -> Snapshot:
-        """:meth:`update`, writing the graph's file in a thread."""
-        snapshot = await asyncio.to_thread(self._write, note_graphs)
+    async def load(self, note_graphs: Sequence[NoteGraph], text: GraphText | None = None) -> Snapshot:
+        """:meth:`update`, writing the graph's file in a thread. ``text``: graphs already written
+        out as N-Quads lines (the site builder keeps them; see :func:`sdwiki.graph.nquads_parts`)."""
+        snapshot = await asyncio.to_thread(self._write, note_graphs, text)
         self._activate(snapshot)
         return snapshot
 
-    def _write(self, note_graphs: Sequence[NoteGraph]) -> Snapshot:
+    def _write(self, note_graphs: Sequence[NoteGraph], text: GraphText | None = None) -> Snapshot:
         version = next(self._versions)
         folder = self._files()
         path = folder / f"graph-{version}.nq"
@@ -160,10 +161,11 @@ class Endpoint:
         if version > 1:  # what changed since the last version: a worker holding it applies just that
             dropped = [iri for iri, g in self._graphs.items() if graphs.get(iri) is not g]
             added = [g for iri, g in graphs.items() if self._graphs.get(iri) is not g]
-            delta_path(folder, version, ".nq").write_text(nquads(added), "utf-8")
+            delta_path(folder, version, ".nq").write_text(nquads_parts(added, False, known=text)[0], "utf-8")
             delta_path(folder, version, ".drop").write_text("".join(f"{iri}\n" for iri in dropped), "utf-8")
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(nquads(note_graphs), "utf-8")  # the workers add the default graph (the merge)
+        # the named graphs only: the workers add the default graph (the merge)
+        tmp.write_text(nquads_parts(note_graphs, False, known=text)[0], "utf-8")
         tmp.replace(path)
         self._graphs = graphs
         return Snapshot(version, path, frozenset(graphs))

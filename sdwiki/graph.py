@@ -10,7 +10,7 @@ triples no other note states).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Literal as Lit
 
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
@@ -100,17 +100,23 @@ def nquads(note_graphs: Iterable[NoteGraph], with_default: bool = False) -> str:
     return named + default
 
 
+GraphText = Mapping[int, tuple[NoteGraph, list[str]]]
+"""Note graphs written out as N-Quads lines (without the graph name), by ``id`` of the graph."""
+
+
 def nquads_parts(
     note_graphs: Iterable[NoteGraph],
     with_default: bool = True,
     kept: dict[int, tuple[NoteGraph, list[str]]] | None = None,
+    known: GraphText | None = None,
 ) -> tuple[str, str]:
     """The named graphs, and the default graph (each distinct triple once), as N-Quads text.
 
     ``kept`` (held by the caller between builds) keeps each note graph's triples as text, so an
     unchanged note (the same :class:`NoteGraph` object) is not written out again; it is left
-    holding exactly these graphs.
+    holding exactly these graphs. ``known`` is such a dictionary, only read.
     """
+    kept_before = kept if kept is not None else known
     lines: list[str] = []
     default: dict[str, None] = {}
     cache: dict[Node, str] = {}
@@ -123,9 +129,9 @@ def nquads_parts(
         return text
 
     for ng in note_graphs:
-        known = kept.get(id(ng)) if kept is not None else None
-        if known is not None and known[0] is ng:
-            triples = known[1]
+        found = kept_before.get(id(ng)) if kept_before is not None else None
+        if found is not None and found[0] is ng:
+            triples = found[1]
         else:
             triples = [f"{term(s)} {term(p)} {term(o)}" for s, p, o in ng.triples]
         if kept is not None:

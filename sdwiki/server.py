@@ -236,9 +236,10 @@ class LiveSite:
             problems, project, written = await asyncio.to_thread(self._rebuild, tuple(changed))
             graphs = project.ordered_graphs() if project is not None else None
             built = getattr(self.builder, "project", None)
+            text = getattr(self.builder, "graph_text", None)
             measures = getattr(self.builder, "measures", None) if built is project and project is not None else None
             if measures is None and graphs is not None and self.endpoint is not None:
-                await self.endpoint.load(graphs)  # the notes' graphs first; the measures follow
+                await self.endpoint.load(graphs, text)  # the notes' graphs first; the measures follow
             self.rebuilds += 1
             self._announce(tuple(problems), pages_changed(written))  # pages reload while the rest is made
             finish = getattr(self.builder, "finish", None)
@@ -255,7 +256,7 @@ class LiveSite:
                 if measures is None:
                     measures = await asyncio.to_thread(_analytics, project)
                 if measures is not None:
-                    await self.endpoint.load([*graphs, measures])
+                    await self.endpoint.load([*graphs, measures], text)
             settle_memory()
 
     def _announce(self, problems: tuple[str, ...], pages: frozenset[str] | None = None) -> None:
