@@ -302,12 +302,12 @@ def render_files(
                 kept.measures = (analysis, measures)
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     with t.stage("facts index"):
-        facts = None
+        live = None
         if kept is not None:
             kept.pages = kept.pages or PageMemo()
-            kept.index = kept.index or LiveIndex()
-            facts = kept.index.update(project.note_graphs, record=True)
-        site = Site(data, kept.pages if kept is not None else None, facts)
+            live = kept.index = kept.index or LiveIndex()
+            live.update(project.note_graphs, record=True)
+        site = Site(data, kept.pages if kept is not None else None, live)
         site.analysis = analysis
         if previous is not None:
             site.reuse = previous.reusable

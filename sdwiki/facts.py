@@ -25,6 +25,11 @@ the property, :data:`PROPERTIES` for which properties there are, or ``None`` for
 PROPERTIES = URIRef("urn:sdwiki:properties")
 
 
+def presence(p: URIRef) -> URIRef:
+    """The read of whether a resource has ``p`` at all (see :meth:`Facts.has`)."""
+    return URIRef(f"urn:sdwiki:has:{p}")
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     out: dict[URIRef, dict[URIRef, list[Node]]] = field(default_factory=dict)
@@ -39,6 +44,12 @@ class Facts:
         if self.reads is not None:
             self.reads.add((True, s, p))
         return self.out.get(s, {}).get(p, [])
+
+    def has(self, s: URIRef, p: URIRef) -> bool:
+        """Whether ``s`` has some value for ``p`` (which values is not read)."""
+        if self.reads is not None:
+            self.reads.add((True, s, presence(p)))
+        return bool(self.out.get(s, {}).get(p))
 
     def outgoing(self, s: URIRef) -> dict[URIRef, list[Node]]:
         """Everything ``s`` says, by property."""
@@ -116,9 +127,23 @@ class LiveIndex:
         self._pointed_in: dict[URIRef, set[RelPath]] = defaultdict(set)
         """Which note graphs point at a resource (it is their object)."""
         self._grouped: dict[int, tuple[NoteGraph, _Grouped]] = {}
+        self.changed: set[URIRef] | None = None
+        """The resources whose facts the last update may have changed (None: it indexed all)."""
+        self.generation = 0
+        """How many times the index was made or updated."""
+        self.pages: tuple[int, dict[URIRef, str]] | None = None
+        """What the site made of the index of some generation: every resource with a page, and
+        its page (see :meth:`since`)."""
+        self.parts: tuple[int, dict[URIRef, set[URIRef]]] | None = None
+        """What the site made of the index of some generation: each resource's parts."""
+
+    def since(self, generation: int) -> set[URIRef] | None:
+        """The resources whose facts may differ from the index of ``generation`` (None: any)."""
+        return self.changed if generation == self.generation - 1 else None
 
     def update(self, graphs: Mapping[RelPath, NoteGraph], record: bool = False) -> Facts:
         """The index of ``graphs`` (taken in path order, as :func:`index` takes them)."""
+        self.generation += 1
         if self.facts is None:
             return self._start(graphs, record)
         changed = [p for p in self.graphs.keys() | graphs.keys() if self.graphs.get(p) is not graphs.get(p)]
@@ -166,6 +191,7 @@ class LiveIndex:
         live = {id(g) for g in graphs.values()}
         self._grouped = {k: v for k, v in self._grouped.items() if k in live}
         self.facts = Facts(out, into, set() if record else None)
+        self.changed = subjects
         return self.facts
 
     def _start(self, graphs: Mapping[RelPath, NoteGraph], record: bool) -> Facts:
@@ -176,6 +202,7 @@ class LiveIndex:
                     self._pointed_in[o].add(path)
         self.graphs = dict(graphs)
         self.facts = index((graphs[p] for p in sorted(graphs)), record)
+        self.changed = None
         return self.facts
 
     def _group(self, g: NoteGraph) -> _Grouped:

@@ -19,7 +19,7 @@ from rdflib import URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
-from sdwiki.facts import PROPERTIES, Facts, Read
+from sdwiki.facts import PROPERTIES, Facts, Read, presence
 from sdwiki.types import RelPath
 
 
@@ -70,8 +70,11 @@ class PageMemo:
     carried: int = 0
     """How many pages the last build carried over without working out their context."""
     site_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    """The key and the last bytes of each page made from the whole index (the home page, the
-    graph data, the quality report): carried over whole while the key holds."""
+    """The context's key and the last bytes of each page listing the whole wiki (the home page,
+    the quality report): not rendered again while the key holds."""
+    tracked: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """The key of the inputs besides the index, and the last bytes, of each whole-wiki file
+    whose lookups are recorded like an entity page's: carried over while none changed."""
 
     def unchanged(
         self,
@@ -152,3 +155,5 @@ def _differences(
         for p in a.keys() | b.keys():
             if a.get(p) != b.get(p):
                 out.add((forward, node, p))
+                if bool(a.get(p)) != bool(b.get(p)):
+                    out.add((forward, node, presence(p)))

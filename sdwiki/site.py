@@ -18,7 +18,7 @@ import markupsafe
 from rdflib import URIRef
 
 from sdwiki.diagnostics import Diagnostic, make
-from sdwiki.facts import Facts, index
+from sdwiki.facts import Facts, LiveIndex, index
 from sdwiki.graph import nt_term
 from sdwiki.notes import Note, tokens_of
 from sdwiki.ontology import SD, SectionMapping
@@ -113,15 +113,21 @@ class _PageLinker:
 
 
 class Site:
-    def __init__(self, data: SiteInput, memo: PageMemo | None = None, facts: Facts | None = None) -> None:
+    def __init__(self, data: SiteInput, memo: PageMemo | None = None, live: LiveIndex | None = None) -> None:
         self.data = data
         self.project = data.project
         self.base = self.project.registry.base
         self.memo = memo
         """What each entity page was last made from (kept by ``serve``): pages whose lookups all
         give the same answers are not worked out again (see :mod:`sdwiki.reuse`)."""
-        self.facts: Facts = facts or index(self.project.ordered_graphs(), record=memo is not None)
-        """The graph index pages are made from (``facts``: one kept up to date by the caller)."""
+        self.live = live
+        """The graph index kept up to date between builds, just updated (``serve``): what the site
+        makes of the whole index is updated from the resources that changed."""
+        self.facts: Facts = (
+            live.facts
+            if live is not None and live.facts is not None
+            else index(self.project.ordered_graphs(), record=memo is not None)
+        )
         self.analysis: object = None
         """The network analysis the pages show, compared by identity between builds."""
         self._known: dict[str, Made] = {}
@@ -143,13 +149,30 @@ class Site:
     @cached_property
     def entity_pages(self) -> dict[URIRef, str]:
         """Every resource with a page, and its page's path."""
-        out: dict[URIRef, str] = {}
-        for s in self.facts.out:
-            if any(t in PAGE_KINDS for t in self.facts.types(s)):
-                p = page_path(s, self.base)
-                if p:
-                    out[s] = p
-        return dict(sorted(out.items(), key=lambda kv: kv[1]))
+        live = self.live
+        changed = live.since(live.pages[0]) if live is not None and live.pages is not None else None
+        if live is not None and live.pages is not None and changed is not None:
+            last = live.pages[1]
+            out = dict(last)
+            for s in changed:
+                page = self._page_of(s)
+                if page:
+                    out[s] = page
+                else:
+                    out.pop(s, None)
+            if out == last:
+                live.pages = (live.generation, last)
+                return last
+        else:
+            out = {s: page for s in self.facts.out if (page := self._page_of(s))}
+        out = dict(sorted(out.items(), key=lambda kv: kv[1]))
+        if live is not None:
+            live.pages = (live.generation, out)
+        return out
+
+    def _page_of(self, s: URIRef) -> str | None:
+        types = self.facts.out.get(s, {}).get(RDF.type, ())  # not a page's lookup: not recorded
+        return page_path(s, self.base) if any(t in PAGE_KINDS for t in types) else None
 
     def attachment_path(self, path: RelPath) -> str:
         parts = PurePosixPath(path).parts
@@ -206,14 +229,16 @@ class Site:
         return out
 
     def _other_pages(self, out: dict[str, bytes | None], made: dict[str, Made]) -> None:
-        out["index.html"] = self.index_page()
+        notes = len(self.project.corpus.notes)
+        out["index.html"] = self._tracked("index.html", notes, self.index_page, made)
         out["graph/index.html"] = self.render("graph.html", "graph/index.html", title="Graph")
         graph = self._tracked("data/graph.json", None, self.graph_json, made)
         out["data/graph.json"] = graph
         out["data/graph-data.js"] = b"window.SDWIKI_GRAPH = " + graph + b";\n"
         out["search/index.html"] = self.render("search.html", "search/index.html", title="Search")
         out["sparql/index.html"] = self.sparql_page()
-        out["quality/index.html"] = self.quality_page()
+        diagnostics = self.project.diagnostics
+        out["quality/index.html"] = self._tracked("quality/index.html", diagnostics, self.quality_page, made)
         out["queries/index.html"] = self.queries_index()
         for q in self.data.queries:
             out[query_page(q)] = None  # made by query_pages, once the saved queries have run
@@ -228,13 +253,13 @@ class Site:
             return make()
         key = _key(inputs)
         known = self._known.get(path)
-        last = memo.site_pages.get(path)
+        last = memo.tracked.get(path)
         if known is not None and known.context_key == key and last is not None and last[0] == key:
             made[path] = known
             return last[1]
         self.facts.reads.clear()
         data = make()
-        memo.site_pages[path] = (key, data)
+        memo.tracked[path] = (key, data)
         made[path] = Made(key, "", frozenset(self.facts.reads))
         return data
 
@@ -595,10 +620,7 @@ class Site:
     def entity_triples(self, iri: URIRef) -> list[tuple[URIRef, URIRef, Any]]:
         """The page's own description: its triples and its parts'."""
         return [
-            (s, p, o)
-            for s in [iri, *self.parts.get(iri, ())]
-            for p, objs in self.facts.outgoing(s).items()
-            for o in objs
+            (s, p, o) for s in [iri, *self.parts_of(iri)] for p, objs in self.facts.outgoing(s).items() for o in objs
         ]
 
     def entity_data(self, triples: list[tuple[URIRef, URIRef, Any]]) -> tuple[bytes, bytes]:
@@ -613,18 +635,36 @@ class Site:
             text = self._nt[term] = nt_term(term)
         return text
 
+    def parts_of(self, owner: URIRef) -> list[URIRef]:
+        """The resources that belong to a page resource (IRIs under its own), sorted: the same
+        order however the index was made."""
+        return sorted(self.parts.get(owner, ())) if owner in self.entity_pages else []
+
     @cached_property
-    def parts(self) -> dict[URIRef, list[URIRef]]:
-        """For each page resource, the resources that belong to it (IRIs under its own)."""
-        out: dict[URIRef, list[URIRef]] = defaultdict(list)
-        pages = self.entity_pages
-        for s in self.facts.out:
-            owner = self.owner(s)
-            if owner is not None and owner in pages:
-                out[owner].append(s)
-        for parts in out.values():
-            parts.sort()  # the same order however the index was made
-        return out
+    def parts(self) -> dict[URIRef, set[URIRef]]:
+        """For each resource, the resources whose IRIs are under its own (see :meth:`owner`)."""
+        live = self.live
+        found: dict[URIRef, set[URIRef]]
+        changed = live.since(live.parts[0]) if live is not None and live.parts is not None else None
+        if live is not None and live.parts is not None and changed is not None:
+            found = live.parts[1]
+            for s in changed:
+                owner = self.owner(s)
+                if owner is not None:
+                    if s in self.facts.out:
+                        found.setdefault(owner, set()).add(s)
+                    elif owner in found:
+                        found[owner].discard(s)
+        else:
+            found = defaultdict(set)
+            for s in self.facts.out:
+                owner = self.owner(s)
+                if owner is not None:
+                    found[owner].add(s)
+            found = dict(found)
+        if live is not None:
+            live.parts = (live.generation, found)
+        return found
 
     def owner(self, s: URIRef) -> URIRef | None:
         """The resource ``s`` is a part of: a part's IRI is its owner's followed by "/...", and
@@ -738,7 +778,7 @@ class Site:
         broken = [d for d in diags if d.code in ("broken-link", "broken-anchor")]
         concepts = [i for i in self.entity_pages if self.kind_of(i) == "concept"]
         no_thinker = [self.link(c, page) for c in concepts if not f.refs(c, SD.keyThinker)]
-        no_definition = [self.link(c, page) for c in concepts if not f.objects(c, SKOS.definition)]
+        no_definition = [self.link(c, page) for c in concepts if not f.has(c, SKOS.definition)]
         one_way = []
         for c in concepts:
             for o in f.refs(c, SKOS.related):
