@@ -233,15 +233,19 @@ class LiveSite:
         the network measures (the analytics graph, as ``sdwiki query`` has it).
         """
         async with self._lock:
-            problems, project, written = await asyncio.to_thread(self._rebuild, tuple(changed))
-            graphs = project.ordered_graphs() if project is not None else None
-            built = getattr(self.builder, "project", None)
-            text = getattr(self.builder, "graph_text", None)
-            measures = getattr(self.builder, "measures", None) if built is project and project is not None else None
-            if measures is None and graphs is not None and self.endpoint is not None:
-                await self.endpoint.load(graphs, text)  # the notes' graphs first; the measures follow
-            self.rebuilds += 1
-            self._announce(tuple(problems), pages_changed(written))  # pages reload while the rest is made
+            gc.disable()  # see set_aside_memory: no collection pauses the rebuild before pages reload
+            try:
+                problems, project, written = await asyncio.to_thread(self._rebuild, tuple(changed))
+                graphs = project.ordered_graphs() if project is not None else None
+                built = getattr(self.builder, "project", None)
+                text = getattr(self.builder, "graph_text", None)
+                measures = getattr(self.builder, "measures", None) if built is project and project else None
+                if measures is None and graphs is not None and self.endpoint is not None:
+                    await self.endpoint.load(graphs, text)  # the notes' graphs first; the measures follow
+                self.rebuilds += 1
+                self._announce(tuple(problems), pages_changed(written))  # pages reload while the rest is made
+            finally:
+                gc.enable()
             finish = getattr(self.builder, "finish", None)
             if finish is not None and built is project and project is not None:
                 try:
@@ -257,7 +261,6 @@ class LiveSite:
                     measures = await asyncio.to_thread(_analytics, project)
                 if measures is not None:
                     await self.endpoint.load([*graphs, measures], text)
-            settle_memory()
 
     def _announce(self, problems: tuple[str, ...], pages: frozenset[str] | None = None) -> None:
         """A new generation of the site: open pages showing one of ``pages`` reload (all of them
@@ -325,11 +328,11 @@ class LiveSite:
                     await self.rebuild(())
 
 
-def settle_memory() -> None:
-    """Collect what the last build left behind, and set the survivors aside: the collector then
-    scans only what the next build allocates, and never pauses a rebuild to walk the whole heap
-    (which takes longer than the rest of a one-note rebuild)."""
-    gc.unfreeze()
+def set_aside_memory() -> None:
+    """After the first build, set every object aside from the cyclic collector: its full
+    collections then walk only what later builds allocate, not the whole wiki in memory. (A full
+    collection during a rebuild takes longer than the rest of a one-note rebuild; rebuilds also
+    pause the collector until open pages are told to reload.)"""
     gc.collect()
     gc.freeze()
 
@@ -608,6 +611,7 @@ def serve(content: Path, host: str, port: int, cors: bool, settings: Settings) -
         with contextlib.suppress(Exception):
             builder(content, site, settings)
         prebuilt = builder.project is not None
+        set_aside_memory()
         app = create_app(content, site, settings, host, sock.getsockname()[1], cors, builder, prebuilt=prebuilt)
         config = uvicorn.Config(
             app,
