@@ -132,7 +132,7 @@ class SiteBuilder:
         self.measures: NoteGraph | None = None
         """The network measures of the last successful build, as their named graph."""
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
-        self._extracted: dict[str, NoteGraph] = {}
+        self._extracted: dict[RelPath, tuple[object, NoteGraph]] = {}
         self._kept = Kept() if in_place else None
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
@@ -235,9 +235,10 @@ class SiteBuilder:
     ) -> dict[RelPath, tuple[tuple[int, int], Note]]:
         notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         marks: dict[RelPath, tuple[int, int]] = {}
+        root = str(content)
         for rel in paths:
             try:
-                st = os.stat(content / rel)
+                st = os.stat(f"{root}/{rel}")
                 mark = (st.st_mtime_ns, st.st_size)
             except OSError:
                 mark = (-1, -1)

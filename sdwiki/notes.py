@@ -144,19 +144,20 @@ def discover(root: Path) -> tuple[list[RelPath], list[RelPath], list[Diagnostic]
     files: list[RelPath] = []
     problems: list[Diagnostic] = []
     real_root = root.resolve()
-    stack = [root]
+    stack: list[tuple[str, str]] = [(str(root), "")]  # (folder, its path under root + "/")
     while stack:
-        folder = stack.pop()
+        folder, under = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            rel = _rel(folder, root)
-            problems.append(make(rel, 0, 0, "unreadable-file", f"cannot list folder: {exc.strerror}"))
+            problems.append(
+                make(under.rstrip("/") or ".", 0, 0, "unreadable-file", f"cannot list folder: {exc.strerror}")
+            )
             continue
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            rel = _rel(Path(entry.path), root)
+            rel = under + entry.name  # strings, not Paths: a wiki has thousands of entries
             if entry.is_symlink():
                 target = Path(entry.path).resolve()
                 if not target.is_relative_to(real_root) or entry.is_dir():
@@ -164,14 +165,10 @@ def discover(root: Path) -> tuple[list[RelPath], list[RelPath], list[Diagnostic]
                     problems.append(make(rel, 0, 0, "symlink-outside", f"symbolic link {why}; not followed"))
                     continue
             if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
+                stack.append((entry.path, rel + "/"))
             elif entry.is_file():
                 (notes if entry.name.lower().endswith(NOTE_SUFFIX) else files).append(RelPath(rel))
     return sorted(notes), sorted(files), problems
-
-
-def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
 
 
 def read_note(root: Path, rel: RelPath, cache: Path | None = None) -> Note:

@@ -60,7 +60,7 @@ def analyse(
     problems: list[Diagnostic],
     root: Path,
     base: str = DEFAULT_BASE,
-    extracted: dict[str, NoteGraph] | None = None,
+    extracted: dict[RelPath, tuple[object, NoteGraph]] | None = None,
 ) -> Project:
     """Link, name and extract. With ``extracted`` (kept by the caller between builds), a note whose
     bytes, links and corpus-wide names are as before keeps its graph instead of being read again;
@@ -74,9 +74,11 @@ def analyse(
         names = _naming(corpus, registry)
         graphs, kept = {}, {}
         for p, n in corpus.notes.items():
-            key = repr((names, n.digest, p, corpus.resolved.get(p)))
-            graph = extracted.get(key)
-            graphs[p] = kept[key] = graph if graph is not None else extract(n, corpus, registry, onto)
+            inputs = (names, n.digest, corpus.resolved.get(p))
+            known = extracted.get(p)
+            graph = known[1] if known is not None and known[0] == inputs else extract(n, corpus, registry, onto)
+            graphs[p] = graph
+            kept[p] = (inputs, graph)
         extracted.clear()
         extracted.update(kept)
     diags = [

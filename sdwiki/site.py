@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -255,7 +255,7 @@ class Site:
         known = self._known.get(path)
         last = memo.tracked.get(path)
         if known is not None and known.context_key == key and last is not None and last[0] == key:
-            made[path] = known
+            made[path] = replace(known, reads=None)  # its lookups are on record already
             return last[1]
         self.facts.reads.clear()
         data = make()
