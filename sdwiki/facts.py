@@ -166,33 +166,37 @@ class LiveIndex:
                         objects.add(o)
                         self._pointed_in[o].add(path)
         self.graphs = dict(graphs)
-        out = dict(self.facts.out)
-        into = dict(self.facts.into)
-        for s in subjects:
-            merged: dict[URIRef, dict[Node, None]] = {}
-            for path in sorted(self._stated_in.get(s, ())):
-                for p, o in self._group(graphs[path]).by_subject[s]:
-                    merged.setdefault(p, {})[o] = None
-            if merged:
-                out[s] = {p: list(os) for p, os in merged.items()}
-            else:
-                out.pop(s, None)
-                self._stated_in.pop(s, None)
-        for o in objects:
-            pointing: dict[URIRef, dict[URIRef, None]] = {}
-            for path in sorted(self._pointed_in.get(o, ())):
-                for p, s in self._group(graphs[path]).by_object[o]:
-                    pointing.setdefault(p, {})[s] = None
-            if pointing:
-                into[o] = {p: list(ss) for p, ss in pointing.items()}
-            else:
-                into.pop(o, None)
-                self._pointed_in.pop(o, None)
+        out: dict[URIRef, dict[URIRef, list[Node]]] = dict(self.facts.out)
+        into: dict[URIRef, dict[URIRef, list[URIRef]]] = dict(self.facts.into)
+        self._reindex(subjects, self._stated_in, out, graphs, forward=True)
+        self._reindex(objects, self._pointed_in, into, graphs, forward=False)  # type: ignore[arg-type]
         live = {id(g) for g in graphs.values()}
         self._grouped = {k: v for k, v in self._grouped.items() if k in live}
         self.facts = Facts(out, into, set() if record else None)
         self.changed = subjects
         return self.facts
+
+    def _reindex(
+        self,
+        nodes: set[URIRef],
+        named_in: dict[URIRef, set[RelPath]],
+        table: dict[URIRef, dict[URIRef, list[Node]]],
+        graphs: Mapping[RelPath, NoteGraph],
+        forward: bool,
+    ) -> None:
+        """Index ``nodes`` again in ``table`` (``out`` when ``forward``, else ``into``) from the
+        graphs that name them, in path order."""
+        for node in nodes:
+            merged: dict[URIRef, dict[Node, None]] = {}
+            for path in sorted(named_in.get(node, ())):
+                grouped = self._group(graphs[path])
+                for p, other in (grouped.by_subject if forward else grouped.by_object)[node]:
+                    merged.setdefault(p, {})[other] = None
+            if merged:
+                table[node] = {p: list(others) for p, others in merged.items()}
+            else:
+                table.pop(node, None)
+                named_in.pop(node, None)
 
     def _start(self, graphs: Mapping[RelPath, NoteGraph], record: bool) -> Facts:
         for path, g in graphs.items():
