@@ -41,17 +41,17 @@ def content(tmp_path: Path) -> Path:
 
 
 def edit_and_wait(page: Page, note: Path, old: str, new: str, timeout_ms: int, until: str = "") -> float:
-    """Replace ``old`` by ``new`` in ``note``; seconds until the open page reloads and ``until``
-    (a JavaScript expression; by default: the page shows ``new``) holds."""
-    loads: list[float] = []
-    page.on("load", lambda _: loads.append(time.monotonic()))
+    """Replace ``old`` by ``new`` in ``note``; seconds until the open page has reloaded and ``until``
+    (a JavaScript expression; by default: the page shows ``new``) holds. A flag set in the page
+    before saving proves the reload: a page changed any other way would keep it."""
     text = note.read_text("utf-8")
     assert old in text
+    page.evaluate("window.sdwikiBeforeSave = true")
     saved = time.monotonic()
     note.write_text(text.replace(old, new, 1), "utf-8")
-    page.wait_for_function(f"() => {until or f'document.body.innerText.includes({new!r})'}", timeout=timeout_ms)
-    assert loads, "the page changed without reloading?"
-    return loads[-1] - saved
+    shown = until or f"document.body.innerText.includes({new!r})"
+    page.wait_for_function(f"() => !window.sdwikiBeforeSave && ({shown})", timeout=timeout_ms)
+    return time.monotonic() - saved
 
 
 def test_saved_note_reloads_the_page_real_build(browser: Browser, content: Path, tmp_path: Path) -> None:
