@@ -12,6 +12,7 @@ import glob
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -410,11 +411,10 @@ def label_queries(port: int, count: int) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Start ``sdwiki serve CONTENT`` (or use one on ``--port``) and print ``/sparql`` throughput."""
+    """Start ``sdwiki serve CONTENT`` (or use one on ``--port``); with ``--edits``, time saves of a
+    note until its page is on disk and reloaded; then print ``/sparql`` throughput."""
     import argparse
     import tempfile
-
-    from bench.sparql import aggregate_queries
 
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=main.__doc__)
     parser.add_argument("content", nargs="?", default="content", type=Path)
@@ -422,27 +422,47 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--simple", type=int, default=12000, help="distinct label lookups (default 12000)")
     parser.add_argument("--aggregate", type=int, default=1000, help="distinct GROUP BY queries (default 1000)")
     parser.add_argument("--clients", type=int, default=CLIENTS)
+    parser.add_argument("--edits", type=int, default=0, help="first, time this many saves of --note (on a copy)")
+    parser.add_argument("--note", default="concepts/Security Dilemma.md", help="the note to edit (under CONTENT)")
+    parser.add_argument("--page", default="concept/security-dilemma", help="the address of its page")
     args = parser.parse_args(argv)
-    with (
-        tempfile.TemporaryDirectory(prefix="sdwiki-bench-serve-") as tmp,
-        Server(args.content.resolve(), Path(tmp)) as server,
+    with tempfile.TemporaryDirectory(prefix="sdwiki-bench-serve-") as tmp:
+        content = args.content.resolve()
+        if args.edits:  # saves go to a copy: the content folder is never written
+            content = Path(tmp) / "content"
+            shutil.copytree(args.content, content)
+        with Server(content, Path(tmp)) as server:
+            if args.port:
+                server.port = args.port
+            else:
+                server.start(600)
+                print(f"started in {server.startup_seconds:.1f} s")
+            if args.edits and not args.port:
+                watch = watch_latency(server, content / args.note, args.page, args.edits, 60)
+                for name, times in (("on disk", watch.disk_ms), ("reloaded", watch.browser_ms)):
+                    shown = ", ".join(f"{ms:.0f}" for ms in times)
+                    middle = median(times) or 0.0
+                    print(f"save → {name:8} median {middle:.0f} ms, max {max(times, default=0):.0f} ms ({shown})")
+                if watch.problem:
+                    print(f"watch: {watch.problem}")
+            _throughput(server, args)
+
+
+def _throughput(server: Server, args: Any) -> None:
+    """Print ``/sparql`` throughput: distinct label lookups, distinct GROUP BY counts, one query."""
+    from bench.sparql import aggregate_queries
+
+    simple = label_queries(server.port, args.simple)
+    for name, queries in (
+        ("simple", simple),
+        ("aggregate", aggregate_queries(args.aggregate, _GROUPS)),
+        ("cached", [simple[0]] * args.simple),
     ):
-        if args.port:
-            server.port = args.port
-        else:
-            server.start(600)
-            print(f"started in {server.startup_seconds:.1f} s")
-        simple = label_queries(server.port, args.simple)
-        for name, queries in (
-            ("simple", simple),
-            ("aggregate", aggregate_queries(args.aggregate, _GROUPS)),
-            ("cached", [simple[0]] * args.simple),
-        ):
-            t = load(server.port, queries, args.clients)
-            print(
-                f"{name:9} {t.per_second:8.0f} q/s  {t.requests} requests, {t.errors} errors, "
-                f"{t.seconds:.2f} s, {args.clients} clients"
-            )
+        t = load(server.port, queries, args.clients)
+        print(
+            f"{name:9} {t.per_second:8.0f} q/s  {t.requests} requests, {t.errors} errors, "
+            f"{t.seconds:.2f} s, {args.clients} clients"
+        )
 
 
 if __name__ == "__main__":
