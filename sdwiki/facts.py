@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rdflib import Literal, URIRef
 from rdflib.term import Node
@@ -96,6 +97,8 @@ class Facts:
         return int(v) if isinstance(v, Literal) and str(v).isdigit() else 0
 
 
+T = TypeVar("T")
+
 _TYPE = RDF.type  # note graphs use this very term: one identity test instead of URIRef.__eq__
 
 
@@ -114,6 +117,18 @@ def index(note_graphs: Iterable[NoteGraph], record: bool = False) -> Facts:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one update of a :class:`LiveIndex` changed."""
+
+    paths: frozenset[RelPath]
+    """The notes whose graph was added, replaced or removed."""
+    subjects: set[URIRef]
+    """The resources those graphs (before and after) state something about."""
+    objects: set[URIRef]
+    """The resources they point at (``rdf:type`` left out, as in :attr:`Facts.into`)."""
+
+
 class LiveIndex:
     """The index of :func:`index`, kept up to date from one build to the next (``serve``): only
     the resources a changed note graph names are indexed again, from the graphs that name them,
@@ -127,54 +142,59 @@ class LiveIndex:
         self._pointed_in: dict[URIRef, set[RelPath]] = defaultdict(set)
         """Which note graphs point at a resource (it is their object)."""
         self._grouped: dict[int, tuple[NoteGraph, _Grouped]] = {}
-        self.changed: set[URIRef] | None = None
-        """The resources whose facts the last update may have changed (None: it indexed all)."""
+        self.change: Change | None = None
+        """What the last update changed (None: it indexed everything afresh)."""
         self.generation = 0
         """How many times the index was made or updated."""
         self.pages: tuple[int, dict[URIRef, str]] | None = None
         """What the site made of the index of some generation: every resource with a page, and
-        its page (see :meth:`since`)."""
+        its page (see :meth:`carry`)."""
         self.parts: tuple[int, dict[URIRef, set[URIRef]]] | None = None
         """What the site made of the index of some generation: each resource's parts."""
 
-    def since(self, generation: int) -> set[URIRef] | None:
-        """The resources whose facts may differ from the index of ``generation`` (None: any)."""
-        return self.changed if generation == self.generation - 1 else None
+    def since(self, generation: int) -> Change | None:
+        """What changed since the index of ``generation`` (None: anything may have)."""
+        return self.change if generation == self.generation - 1 else None
+
+    def carry(self, made: tuple[int, T] | None) -> tuple[Change, T] | None:
+        """What was made of the index of some generation, with what changed since, if it can be
+        brought up to date from that (None: make it afresh)."""
+        change = self.since(made[0]) if made is not None else None
+        return (change, made[1]) if change is not None and made is not None else None
 
     def update(self, graphs: Mapping[RelPath, NoteGraph], record: bool = False) -> Facts:
         """The index of ``graphs`` (taken in path order, as :func:`index` takes them)."""
         self.generation += 1
         if self.facts is None:
             return self._start(graphs, record)
-        changed = [p for p in self.graphs.keys() | graphs.keys() if self.graphs.get(p) is not graphs.get(p)]
-        subjects: set[URIRef] = set()
-        objects: set[URIRef] = set()
-        for path in changed:
+        paths = frozenset(p for p in self.graphs.keys() | graphs.keys() if self.graphs.get(p) is not graphs.get(p))
+        change = Change(paths, set(), set())
+        for path in paths:
             before, after = self.graphs.get(path), graphs.get(path)
             if before is not None:
-                for s, p, o in before.triples:
-                    subjects.add(s)
-                    self._stated_in[s].discard(path)
-                    if type(o) is URIRef and p is not _TYPE:
-                        objects.add(o)
-                        self._pointed_in[o].discard(path)
+                self._file(path, before, False, change)
             if after is not None:
-                for s, p, o in after.triples:
-                    subjects.add(s)
-                    self._stated_in[s].add(path)
-                    if type(o) is URIRef and p is not _TYPE:
-                        objects.add(o)
-                        self._pointed_in[o].add(path)
+                self._file(path, after, True, change)
         self.graphs = dict(graphs)
         out: dict[URIRef, dict[URIRef, list[Node]]] = dict(self.facts.out)
         into: dict[URIRef, dict[URIRef, list[URIRef]]] = dict(self.facts.into)
-        self._reindex(subjects, self._stated_in, out, graphs, forward=True)
-        self._reindex(objects, self._pointed_in, into, graphs, forward=False)  # type: ignore[arg-type]
+        self._reindex(change.subjects, self._stated_in, out, graphs, forward=True)
+        self._reindex(change.objects, self._pointed_in, into, graphs, forward=False)  # type: ignore[arg-type]
         live = {id(g) for g in graphs.values()}
         self._grouped = {k: v for k, v in self._grouped.items() if k in live}
         self.facts = Facts(out, into, set() if record else None)
-        self.changed = subjects
+        self.change = change
         return self.facts
+
+    def _file(self, path: RelPath, graph: NoteGraph, present: bool, change: Change) -> None:
+        """Note (or, not ``present``, forget) that ``graph`` names its resources; collect them."""
+        mark = set.add if present else set.discard
+        for s, p, o in graph.triples:
+            change.subjects.add(s)
+            mark(self._stated_in[s], path)
+            if type(o) is URIRef and p is not _TYPE:
+                change.objects.add(o)
+                mark(self._pointed_in[o], path)
 
     def _reindex(
         self,
@@ -199,14 +219,12 @@ class LiveIndex:
                 named_in.pop(node, None)
 
     def _start(self, graphs: Mapping[RelPath, NoteGraph], record: bool) -> Facts:
+        everything = Change(frozenset(graphs), set(), set())
         for path, g in graphs.items():
-            for s, p, o in g.triples:
-                self._stated_in[s].add(path)
-                if type(o) is URIRef and p is not _TYPE:
-                    self._pointed_in[o].add(path)
+            self._file(path, g, True, everything)
         self.graphs = dict(graphs)
         self.facts = index((graphs[p] for p in sorted(graphs)), record)
-        self.changed = None
+        self.change = None
         return self.facts
 
     def _group(self, g: NoteGraph) -> _Grouped:

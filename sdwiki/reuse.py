@@ -2,11 +2,11 @@
 
 While an entity page is made, every lookup it does in the graph index (:class:`sdwiki.facts.Facts`)
 is recorded: which resource, in which direction, and which property. A rebuild looks where the
-changed notes' graphs say something, finds the lookups whose answers differ from last time, and
-marks the pages that did them. Every other page keeps the keys of what it was made from, without
-working them out again. Anything a page depends on besides the index (the set of pages and their
-addresses, the network analysis, the site title, the code) is compared whole: when it changed,
-every page is made again.
+changed notes' graphs say something (the :class:`sdwiki.facts.Change` of the live index), finds
+the lookups whose answers differ from last time, and marks the pages that did them. Every other
+page keeps the keys of what it was made from, without working them out again. Anything a page
+depends on besides the index (the set of pages and their addresses, the network analysis, the
+site title, the code) is compared whole: when it changed, every page is made again.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from rdflib import URIRef
 from rdflib.term import Node
 
-from sdwiki.extract import NoteGraph
-from sdwiki.facts import PROPERTIES, Facts, Read, presence
-from sdwiki.types import RelPath
+from sdwiki.facts import PROPERTIES, Change, Facts, Read, presence
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,8 @@ class PageMemo:
     """Kept between builds by ``serve``'s builder."""
 
     facts: Facts | None = None
-    graphs: dict[RelPath, NoteGraph] = field(default_factory=dict)
+    generation: int = -1
+    """The generation of the live index the last build's pages were made from."""
     epoch: Epoch | None = None
     made: dict[str, Made] = field(default_factory=dict)
     """Per entity page (its output path)."""
@@ -79,18 +78,19 @@ class PageMemo:
     def unchanged(
         self,
         facts: Facts,
-        graphs: Mapping[RelPath, NoteGraph],
+        change: Change | None,
         epoch: Epoch,
         owner: Callable[[URIRef], str | None],
     ) -> dict[str, Made]:
         """The pages whose last keys still hold (empty when nothing can be carried over).
-        ``owner`` gives the page a resource is part of (its data files list the parts' triples,
-        including parts that did not exist when the page was last made)."""
+        ``change``: what changed in the index since :attr:`generation`. ``owner`` gives the page
+        a resource is part of (its data files list the parts' triples, including parts that did
+        not exist when the page was last made)."""
         self.carried = 0
-        if self.facts is None or self.epoch is None or not self.epoch.same(epoch):
+        if self.facts is None or change is None or self.epoch is None or not self.epoch.same(epoch):
             return {}
         dirty: set[str] = set()
-        for read in changed_reads(self.facts, facts, self.graphs, graphs):
+        for read in changed_reads(self.facts, facts, change):
             dirty.update(self.readers.get(read, ()))
             page = owner(read[1]) if read[0] else None
             if page is not None:
@@ -99,9 +99,7 @@ class PageMemo:
         self.carried = len(known)
         return known
 
-    def remember(
-        self, facts: Facts, graphs: Mapping[RelPath, NoteGraph], epoch: Epoch, made: Mapping[str, Made]
-    ) -> None:
+    def remember(self, facts: Facts, generation: int, epoch: Epoch, made: Mapping[str, Made]) -> None:
         fresh = self.epoch is None or not self.epoch.same(epoch)
         if fresh:
             self.readers = defaultdict(set)
@@ -110,30 +108,16 @@ class PageMemo:
                 self.readers[read].add(page)
         self.made = dict(made)
         self.facts = facts
-        self.graphs = dict(graphs)
+        self.generation = generation
         self.epoch = epoch
 
 
-def changed_reads(
-    old: Facts, new: Facts, old_graphs: Mapping[RelPath, NoteGraph], new_graphs: Mapping[RelPath, NoteGraph]
-) -> set[Read]:
-    """Every lookup whose answer differs between the two indexes. Only resources named in a note
-    graph that is not the very same object as before can differ: the index is made of the graphs."""
-    subjects: set[URIRef] = set()
-    objects: set[URIRef] = set()
-    for path in old_graphs.keys() | new_graphs.keys():
-        before, after = old_graphs.get(path), new_graphs.get(path)
-        if before is after:
-            continue
-        for graph in (before, after):
-            if graph is not None:
-                for s, _, o in graph.triples:
-                    subjects.add(s)
-                    if type(o) is URIRef:
-                        objects.add(o)
+def changed_reads(old: Facts, new: Facts, change: Change) -> set[Read]:
+    """Every lookup whose answer differs between the two indexes (only resources a changed note
+    graph names can differ: the index is made of the graphs)."""
     out: set[Read] = set()
-    _differences(True, subjects, old.out, new.out, out)
-    _differences(False, objects, old.into, new.into, out)
+    _differences(True, change.subjects, old.out, new.out, out)
+    _differences(False, change.objects, old.into, new.into, out)
     return out
 
 

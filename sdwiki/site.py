@@ -18,7 +18,7 @@ import markupsafe
 from rdflib import URIRef
 
 from sdwiki.diagnostics import Diagnostic, make
-from sdwiki.facts import Facts, LiveIndex, index
+from sdwiki.facts import Change, Facts, LiveIndex, index
 from sdwiki.graph import nt_term
 from sdwiki.notes import Note, tokens_of
 from sdwiki.ontology import SD, SectionMapping
@@ -131,6 +131,8 @@ class Site:
         self.analysis: object = None
         """The network analysis the pages show, compared by identity between builds."""
         self._known: dict[str, Made] = {}
+        self._change: Change | None = None
+        """What changed in the index since the pages of :attr:`memo` were made (None: unknown)."""
         self.env = environment()
         self.reuse: Callable[[str, str], bool] = lambda path, key: False
         """Whether the previous build's file at ``path`` was made from inputs with this key."""
@@ -150,22 +152,19 @@ class Site:
     def entity_pages(self) -> dict[URIRef, str]:
         """Every resource with a page, and its page's path."""
         live = self.live
-        changed = live.since(live.pages[0]) if live is not None and live.pages is not None else None
-        if live is not None and live.pages is not None and changed is not None:
-            last = live.pages[1]
+        carried = live.carry(live.pages) if live is not None else None
+        if carried is not None:
+            change, last = carried
             out = dict(last)
-            for s in changed:
+            for s in change.subjects:
                 page = self._page_of(s)
                 if page:
                     out[s] = page
                 else:
                     out.pop(s, None)
-            if out == last:
-                live.pages = (live.generation, last)
-                return last
+            out = last if out == last else _by_page(out)
         else:
-            out = {s: page for s in self.facts.out if (page := self._page_of(s))}
-        out = dict(sorted(out.items(), key=lambda kv: kv[1]))
+            out = _by_page({s: page for s in self.facts.out if (page := self._page_of(s))})
         if live is not None:
             live.pages = (live.generation, out)
         return out
@@ -210,10 +209,10 @@ class Site:
             self.parts  # noqa: B018 -- computed once, before workers are forked
             self.env.get_template("entity.html")
             items = list(self.entity_pages.items())
-            graphs = self.project.note_graphs
             epoch = Epoch(self.entity_pages, self.analysis, self.data.title, self.version)
             if self.memo is not None:
-                self._known = self.memo.unchanged(self.facts, graphs, epoch, self.owner_page)
+                self._change = self.live.since(self.memo.generation) if self.live is not None else None
+                self._known = self.memo.unchanged(self.facts, self._change, epoch, self.owner_page)
             made: dict[str, Made] = {}
             # pages carried over cost little each: workers would take longer to start than to help
             jobs = 1 if len(self._known) > len(items) // 2 else jobs
@@ -225,7 +224,7 @@ class Site:
         with t.stage("pages: index, graph, queries"):
             self._other_pages(out, made)
         if self.memo is not None:
-            self.memo.remember(self.facts, graphs, epoch, made)
+            self.memo.remember(self.facts, self.live.generation if self.live is not None else -1, epoch, made)
         return out
 
     def _other_pages(self, out: dict[str, bytes | None], made: dict[str, Made]) -> None:
@@ -300,9 +299,10 @@ class Site:
             context_key = known.context_key
         out: dict[str, Rendered] = {}
         body_key = ""
-        if note is not None:
-            same = known is not None and known.body_key and self._same_text(note)
-            body_key = known.body_key if same and known is not None else _key(self.body_inputs(note, page))
+        if note is not None and known is not None and known.body_key and self._same_text(note):
+            body_key = known.body_key
+        elif note is not None:
+            body_key = _key(self.body_inputs(note, page))
         key = _key(self.version, self.data.title, page, context_key, body_key)
         if self.reuse(page, key):
             out[page] = Rendered(key, None)
@@ -330,12 +330,11 @@ class Site:
         return out, Made(context_key, data_key, looked_up, body_key)
 
     def _same_text(self, note: Note) -> bool:
-        """Whether the note's text and links are as in the last build: its graph is the very same
-        object, which the builder keeps only while the note's bytes and every name it can link to
-        are unchanged. A note that embeds others is never taken as unchanged (they may be not)."""
-        memo = self.memo
-        graph = self.project.note_graphs.get(note.path)
-        if memo is None or graph is None or memo.graphs.get(note.path) is not graph:
+        """Whether the note's text and links are as in the last build: its graph was not replaced,
+        which the builder does whenever the note's bytes or a name it can link to change. A note
+        that embeds others is never taken as unchanged (they may be not)."""
+        change = self._change
+        if change is None or note.path in change.paths:
             return False
         return not any(link.embed for link in note.links)
 
@@ -645,10 +644,10 @@ class Site:
         """For each resource, the resources whose IRIs are under its own (see :meth:`owner`)."""
         live = self.live
         found: dict[URIRef, set[URIRef]]
-        changed = live.since(live.parts[0]) if live is not None and live.parts is not None else None
-        if live is not None and live.parts is not None and changed is not None:
-            found = live.parts[1]
-            for s in changed:
+        carried = live.carry(live.parts) if live is not None else None
+        if carried is not None:
+            change, found = carried
+            for s in change.subjects:
                 owner = self.owner(s)
                 if owner is not None:
                     if s in self.facts.out:
@@ -758,7 +757,7 @@ class Site:
 
     def queries_index(self) -> bytes:
         page = "queries/index.html"
-        items = [Link(q.title, href(page, f"queries/{q.slug}/index.html"), q.description) for q in self.data.queries]
+        items = [Link(q.title, href(page, query_page(q)), q.description) for q in self.data.queries]
         return self.render("queries.html", page, title="Saved queries", items=items)
 
     def query_pages(self) -> dict[str, bytes]:
@@ -766,7 +765,7 @@ class Site:
         return {query_page(q): self.query_page(q) for q in self.data.queries}
 
     def query_page(self, q: SavedQuery) -> bytes:
-        page = f"queries/{q.slug}/index.html"
+        page = query_page(q)
         variables, rows = self.data.query_results.get(q.slug, ((), []))
         fixed = [[Link(c.label, href(page, c.href) if c.href else None) for c in row] for row in rows]
         return self.render("query.html", page, title=q.title, query=q, variables=variables, rows=fixed, source=q.path)
@@ -849,6 +848,10 @@ def _fallback_position(i: int) -> tuple[float, float]:
     angle = i * 2.399963  # golden angle: an even spiral when no layout was computed
     r = math.sqrt(i + 1) / 20
     return 0.5 + r * math.cos(angle), 0.5 + r * math.sin(angle)
+
+
+def _by_page(pages: dict[URIRef, str]) -> dict[URIRef, str]:
+    return dict(sorted(pages.items(), key=lambda kv: kv[1]))
 
 
 def query_page(q: SavedQuery) -> str:
