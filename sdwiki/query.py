@@ -149,10 +149,7 @@ def run(
     graphs: Collection[str] | None = None,
 ) -> Answer:
     """Check and evaluate ``text``; the common prefixes are predeclared."""
-    if graphs is None:
-        # listing the named graphs costs a scan of the store: only queries with FROM need it
-        graphs = {str(c.identifier) for c in ds.graphs()} if _FROM.search(blank_out(text)) else ()
-    check(text, graphs)
+    _check_on(ds, text, graphs)
     if hasattr(ds.store, "_inner"):  # Oxigraph: its own store, queried directly
         return oxigraph_answer(_evaluate(ds, text), limit)
     try:
@@ -167,6 +164,14 @@ def run(
         raise QueryError(f"{type(exc).__name__}: {exc}", kind="syntax") from None
 
 
+def _check_on(ds: Dataset, text: str, graphs: Collection[str] | None = None) -> None:
+    """:func:`check` ``text`` against ``graphs``, by default the dataset's named graphs."""
+    if graphs is None:
+        # listing the named graphs costs a scan of the store: only queries with FROM need it
+        graphs = {str(c.identifier) for c in ds.graphs()} if _FROM.search(blank_out(text)) else ()
+    check(text, graphs)
+
+
 Cell = URIRef | str | None
 """A solution's value as a page shows it: an IRI, the text of anything else, or unbound."""
 
@@ -179,8 +184,7 @@ def solutions(ds: Dataset, text: str, limit: int) -> tuple[tuple[str, ...], list
         return answer.variables, [tuple(_cell_text(v) for v in row) for row in answer.rows]
     import pyoxigraph as ox
 
-    graphs = {str(c.identifier) for c in ds.graphs()} if _FROM.search(blank_out(text)) else ()
-    check(text, graphs)
+    _check_on(ds, text)
     result = _evaluate(ds, text)
     if not isinstance(result, ox.QuerySolutions):
         return (), []

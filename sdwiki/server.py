@@ -237,9 +237,10 @@ class LiveSite:
             try:
                 problems, project, written = await asyncio.to_thread(self._rebuild, tuple(changed))
                 graphs = project.ordered_graphs() if project is not None else None
-                built = getattr(self.builder, "project", None)
+                # the builder made this project (not a fallback reading): its measures and later work apply
+                built = project is not None and getattr(self.builder, "project", None) is project
                 text = getattr(self.builder, "graph_text", None)
-                measures = getattr(self.builder, "measures", None) if built is project and project else None
+                measures = getattr(self.builder, "measures", None) if built else None
                 if measures is None and graphs is not None and self.endpoint is not None:
                     await self.endpoint.load(graphs, text)  # the notes' graphs first; the measures follow
                 self.rebuilds += 1
@@ -247,7 +248,7 @@ class LiveSite:
             finally:
                 gc.enable()
             finish = getattr(self.builder, "finish", None)
-            if finish is not None and built is project and project is not None:
+            if finish is not None and built:
                 try:
                     later = await asyncio.to_thread(finish)
                 except Exception as exc:
