@@ -255,6 +255,19 @@ def _settle(state: _Reloads, quiet: float = 1.0, limit: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def settle_server(server: Server, limit: float = 600.0) -> float | None:
+    """Wait until the server says no rebuild, and no work following one, is under way
+    (``/_sdwiki/status``); the seconds it took, or None if it was still busy after ``limit``."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        with contextlib.suppress(OSError, ValueError):
+            status, body = server.get("/_sdwiki/status")
+            if status == 200 and json.loads(body).get("busy") is False:
+                return time.perf_counter() - start
+        time.sleep(0.05)
+    return None
+
+
 # -- endpoint throughput ---------------------------------------------------------------------
 
 
@@ -445,6 +458,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print(f"save → {name:8} median {middle:.0f} ms, max {max(times, default=0):.0f} ms ({shown})")
                 if watch.problem:
                     print(f"watch: {watch.problem}")
+                settled = settle_server(server)
+                print("idle after the last save: " + (f"{settled:.2f} s" if settled is not None else "still busy"))
             _throughput(server, args)
 
 

@@ -75,9 +75,10 @@ class Rendering:
     """The key of each entity page and data file (see :class:`sdwiki.site.Rendered`)."""
     measures: NoteGraph
     """The network measures, as their named graph."""
-    later: Callable[[], dict[str, bytes]] | None = None
+    later: Callable[[Callable[[], bool]], dict[str, bytes] | None] | None = None
     """When the build was asked to show pages first: makes the files left for later (the saved
-    queries' pages and the whole-graph files), which stay as the last build left them until then."""
+    queries' pages and the whole-graph files), which stay as the last build left them until then.
+    Its argument says whether to stop: it is asked between steps, and a stop returns None."""
 
 
 LATER = ("data/graph.nq", "data/graph.ttl", "data/graph.jsonld")
@@ -120,7 +121,7 @@ class SiteBuilder:
         (the saved queries' pages, ``data/graph.*``) to :meth:`finish`: a saved note shows at once."""
         self.changed: tuple[str, ...] | None = None
         """The files the last build wrote or removed (None: it replaced the whole site)."""
-        self._later: Callable[[], tuple[str, ...]] | None = None
+        self._later: Callable[[Callable[[], bool]], tuple[str, ...] | None] | None = None
         self.jobs = default_jobs() if jobs is None else jobs
         """Worker processes for reading and rendering (1: all in this process)."""
         self.kept = 0
@@ -196,16 +197,28 @@ class SiteBuilder:
         """The last build's note graphs as N-Quads lines (kept in place, ``in_place`` only)."""
         return self._kept.text if self._kept is not None else None
 
-    def finish(self) -> tuple[str, ...]:
+    def finish(self, stop: Callable[[], bool] | None = None) -> tuple[str, ...] | None:
         """Make and write what the last build left for later (see ``pages_first``); the files
-        written or removed."""
+        written or removed. ``stop`` is asked between the steps (a note saved meanwhile makes
+        this work stale): if it says yes, nothing is written, the work stays to do, and the
+        answer is None."""
         later, self._later = self._later, None
-        return later() if later is not None else ()
+        if later is None:
+            return ()
+        done = later(stop or (lambda: False))
+        if done is None:
+            self._later = later
+        return done
 
-    def _write_later(self, output: Path, made: Rendering, keep: tuple[str, ...]) -> tuple[str, ...]:
+    def _write_later(
+        self, output: Path, made: Rendering, keep: tuple[str, ...], stop: Callable[[], bool]
+    ) -> tuple[str, ...] | None:
         assert made.later is not None
         files: dict[str, bytes | None] = dict.fromkeys(made.files)
-        files.update(made.later())
+        more = made.later(stop)
+        if more is None or stop():
+            return None
+        files.update(more)
         try:
             with self.timings.stage("write"):
                 report = update_site(output, files, dict.fromkeys(made.copies), keep=keep)
@@ -315,15 +328,19 @@ def render_files(
             site.version = code
     files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
 
-    def whole_graph() -> dict[str, bytes]:
+    def whole_graph(stop: Callable[[], bool] = lambda: False) -> dict[str, bytes] | None:
         out: dict[str, bytes] = {}
         with t.stage("graph files"):
             graphs = [*project.ordered_graphs(), measures]
             named, default = nquads_parts(graphs, kept=kept.text if kept is not None else None)
+        if stop():
+            return None
         with t.stage("saved queries"):
             # queries that never name a graph see only the default graph: half the quads to load
             graphs_named = any(_NAMES_GRAPHS.search(q.text) for q in queries)
             ds = load_nquads(named + default if graphs_named else default)
+            if stop():
+                return None
             data.query_results.update(_query_results(ds, site, queries))
             out.update(site.query_pages())
         with t.stage("graph files"):
@@ -331,8 +348,10 @@ def render_files(
             # (the in-browser editor does), and written out it would double the file
             out["data/graph.nq"] = named.encode("utf-8")
             store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface
-            out["data/graph.ttl"] = dump(store, "ttl")
-            out["data/graph.jsonld"] = dump(store, "jsonld")
+            for fmt in ("ttl", "jsonld"):
+                if stop():
+                    return None
+                out[f"data/graph.{fmt}"] = dump(store, fmt)
         return out
 
     later = [*LATER, *(query_page(q) for q in queries)]
@@ -340,7 +359,9 @@ def render_files(
     if wait:
         files.update(dict.fromkeys(LATER))
     else:
-        files.update(whole_graph())
+        made = whole_graph()
+        assert made is not None  # nothing stops it
+        files.update(made)
     copies: dict[str, Path] = {}
     tdir = templates_dir()
     for name in STATIC:

@@ -41,6 +41,8 @@ Builder = Callable[[Path, Path, Settings], str]
 EVENTS = "/_sdwiki/events"
 SCRIPT = "/_sdwiki/live.js"
 STYLE = "/_sdwiki/live.css"
+STATUS = "/_sdwiki/status"
+"""JSON: the site's generation, and whether a rebuild or its follow-up work is under way."""
 HEARTBEAT = 15.0
 """Seconds between keep-alive comments on the reload channel."""
 MAX_PROBLEMS = 50
@@ -192,27 +194,41 @@ class LiveSite:
         self._changed = asyncio.Event()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._watcher: asyncio.Task[None] | None = None
+        self._saved: set[Path] = set()
+        """Files changed since the rebuild in progress started (read from its thread too)."""
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._changed = asyncio.Event()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
         await self.rebuild(())
         if self.endpoint is not None:
             await self.endpoint.start()
         if self.watch_enabled:
-            self._watcher = asyncio.create_task(self._watch())
+            self._tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._rebuilds())]
 
     async def stop(self) -> None:
         self._stop.set()
         self._changed.set()
-        if self._watcher is not None:
-            self._watcher.cancel()
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+                await task
         if self.endpoint is not None:
             await self.endpoint.close()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a rebuild, or the work that follows one, is under way or waiting."""
+        return self._lock.locked() or bool(self._saved)
+
+    def _outdated(self) -> bool:
+        """Whether a note was saved since the rebuild in progress started: its remaining work is stale."""
+        return bool(self._saved) or self.stopping
 
     @property
     def stopping(self) -> bool:
@@ -247,16 +263,22 @@ class LiveSite:
                 self._announce(tuple(problems), pages_changed(written))  # pages reload while the rest is made
             finally:
                 gc.enable()
+            # what follows from the whole graph waits while notes are being saved: a save made
+            # meanwhile stops it between steps, and the next rebuild does it for both
             finish = getattr(self.builder, "finish", None)
             if finish is not None and built:
                 try:
-                    later = await asyncio.to_thread(finish)
+                    later = await asyncio.to_thread(finish, self._outdated)
                 except Exception as exc:
                     self._announce((*problems, f"the site could not be rebuilt: {exc}"))
                 else:
+                    if later is None:
+                        return
                     pages = pages_changed(later)
                     if pages:
                         self._announce(tuple(problems), pages)
+            if self._outdated():
+                return
             if project is not None and graphs is not None and self.endpoint is not None:
                 if measures is None:
                     measures = await asyncio.to_thread(_analytics, project)
@@ -314,19 +336,30 @@ class LiveSite:
         return problems, project, written
 
     async def _watch(self) -> None:
-        """Rebuild on every change; if watching fails (the folder vanished…), say so and retry."""
+        """Note every change for :meth:`_rebuilds`, even while one runs; if watching fails (the
+        folder vanished…), say so and retry."""
         from watchfiles import awatch
 
         while not self.stopping:
             try:
                 async for changes in awatch(self.content, stop_event=self._stop, step=30, rust_timeout=1000):
-                    await self.rebuild(Path(p) for _, p in changes)
+                    self._saved.update(Path(p) for _, p in changes)
+                    self._wake.set()
             except Exception as exc:
                 self._announce((*self.problems, f"watching {self.content} failed: {exc}"))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), 1.0)
-                if not self.stopping:
-                    await self.rebuild(())
+                self._wake.set()  # read the folder again
+
+    async def _rebuilds(self) -> None:
+        """Rebuild for the changes noted since the last rebuild started, one rebuild at a time."""
+        while not self.stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.stopping:
+                break
+            changed, self._saved = self._saved, set()
+            await self.rebuild(changed)
 
 
 def set_aside_memory() -> None:
@@ -442,6 +475,9 @@ class App:
             await send_reply(send, Reply(200, "text/javascript; charset=utf-8", _LIVE_JS), head=head)
         elif path == STYLE:
             await send_reply(send, Reply(200, "text/css; charset=utf-8", _LIVE_CSS), head=head)
+        elif path == STATUS:
+            status = json.dumps({"generation": self.live.generation, "busy": self.live.busy}).encode()
+            await send_reply(send, Reply(200, "application/json", status, cacheable=False), head=head)
         elif path == EVENTS:
             if not allowed:
                 await send_reply(send, text_reply(403, "the reload channel refuses other origins"))

@@ -167,6 +167,27 @@ def test_serve_style_builds_update_in_place_and_equal_clean_builds(tmp_path: Pat
     }
 
 
+def test_work_left_for_later_can_stop_unwritten_and_run_again(tmp_path: Path) -> None:
+    """``serve`` shows pages first and leaves the whole-graph files for later; a save made while
+    they are being made stops that work between steps. Stopped, it writes nothing and stays to do."""
+    content, site = _vault(tmp_path)
+    builder = SiteBuilder(search=False, in_place=True, pages_first=True)
+    builder(content, site, Settings())
+    note = content / "concepts" / "Restraint.md"
+    note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
+    builder(content, site, Settings())
+    before = _files(site)
+    assert b"Deciding not" not in before["data/graph.nq"]
+    asked: list[int] = []
+    assert builder.finish(lambda: bool(asked.append(1)) or len(asked) > 1) is None  # stopped at the 2nd step
+    assert _files(site) == before
+    assert set(builder.finish()) >= {"data/graph.nq", "data/graph.ttl", "data/graph.jsonld"}
+    assert builder.finish() == ()  # nothing left
+    clean = tmp_path / "clean"
+    SiteBuilder(search=False)(content, clean, Settings())
+    assert _files(site) == _files(clean)
+
+
 CONTENT = Path(__file__).parent.parent / "content"
 EDITS = [  # (note, old, new): each kind of change a page can see from afar
     ("concepts/Spiral Model.md", "each side's defensive steps", "each side's protective steps"),  # prose only

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -343,6 +343,69 @@ def test_a_saved_note_reloads_only_the_pages_it_changed(content: Path, tmp_path:
         assert event == "update" and second["generation"] == first["generation"] + 1
         assert "/sparql/" in second["pages"] and "/concept/anarchy/" not in second["pages"]
         assert b"Zebra-marker" in (site / "data" / "graph.nq").read_bytes()
+
+
+class HeldBuilder(SiteBuilder):
+    """The real builder, whose first follow-up work (:meth:`SiteBuilder.finish`) starts only once
+    a note has been saved meanwhile: the server must stop that work and rebuild for the new save."""
+
+    def __init__(self) -> None:
+        super().__init__(search=False, in_place=True, pages_first=True)
+        self.finished: list[tuple[str, ...] | None] = []
+
+    def finish(self, stop: Callable[[], bool] | None = None) -> tuple[str, ...] | None:
+        if self.builds == 2 and not self.finished and stop is not None:  # the first save's
+            deadline = time.monotonic() + 20
+            while not stop() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        done = super().finish(stop)
+        if self.builds >= 2:
+            self.finished.append(done)
+        return done
+
+
+def status(c: httpx.Client) -> dict[str, object]:
+    reply = c.get("/_sdwiki/status")
+    assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
+    found: dict[str, object] = reply.json()
+    return found
+
+
+def test_a_save_stops_the_work_left_from_the_save_before(content: Path, tmp_path: Path) -> None:
+    """A note saved while the whole-graph files of the previous save are still being made: that
+    work stops unwritten, the new save's page is shown next, and the whole graph then holds both."""
+    site = tmp_path / "built"
+    builder = HeldBuilder()
+    first, second = content / "concepts" / "Anarchy.md", content / "concepts" / "Deterrence.md"
+    with (
+        app_server(content, site, Settings(), builder=builder, watch=True, workers=1) as url,
+        httpx.Client(base_url=url, timeout=20) as c,
+    ):
+        assert status(c)["busy"] is False
+        with c.stream("GET", "/_sdwiki/events") as stream:
+            lines = stream.iter_lines()
+            assert read_event(lines)[0] == "hello"
+            text = first.read_text("utf-8").replace("The absence of", "The absence (First-marker) of", 1)
+            first.write_text(text, "utf-8")
+            event, data = read_event(lines)
+            assert event == "update" and "/concept/anarchy/" in json.loads(data)["pages"]
+            assert status(c)["busy"] is True  # the first save's follow-up work is held
+            text = second.read_text("utf-8").replace("Preventing an", "Preventing (Second-marker) an", 1)
+            second.write_text(text, "utf-8")
+            event, data = read_event(lines)
+            assert event == "update" and json.loads(data)["pages"] == ["/concept/deterrence/"]
+            event, data = read_event(lines)
+            assert event == "update" and "/sparql/" in json.loads(data)["pages"]
+        deadline = time.monotonic() + 20
+        while status(c)["busy"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status(c) == {"generation": int(json.loads(data)["generation"]), "busy": False}
+        ask = 'ASK { ?c skos:definition ?d FILTER(CONTAINS(STR(?d), "Second-marker")) }'
+        assert c.get("/sparql", params={"query": ask}).json()["boolean"] is True
+    assert builder.finished[0] is None and builder.finished[1]  # stopped unwritten, then done once
+    assert len(builder.finished) == 2
+    graph = (site / "data" / "graph.nq").read_bytes()
+    assert b"First-marker" in graph and b"Second-marker" in graph
 
 
 def test_pages_changed_maps_site_files_to_the_pages_showing_them() -> None:
