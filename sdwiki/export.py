@@ -88,19 +88,39 @@ def _grouped(triples: Iterable[Triple]) -> dict[Node, dict[Node, list[Node]]]:
     }
 
 
+_CURIES: dict[Node, str] = {}
+"""Terms already written as CURIEs (the same predicates and classes are on every page)."""
+
+
 def _curie(term: Node) -> str:
-    text = str(term)
-    for prefix, ns in PREFIXES.items():
-        if text.startswith(ns) and _LOCAL.match(text[len(ns) :]):
-            return f"{prefix}:{text[len(ns) :]}"
-    return nt_term(term)
+    found = _CURIES.get(term)
+    if found is None:
+        text = str(term)
+        found = nt_term(term)
+        for prefix, ns in PREFIXES.items():
+            if text.startswith(ns) and _LOCAL.match(text[len(ns) :]):
+                found = f"{prefix}:{text[len(ns) :]}"
+                break
+        if len(_CURIES) < 100_000:
+            _CURIES[term] = found
+    return found
 
 
 def turtle(triples: Iterable[Triple]) -> str:
     """Turtle, written directly (fast and deterministic): sorted subjects, predicates, objects."""
+    return _turtle(_grouped(triples))
+
+
+def turtle_and_jsonld(triples: Iterable[Triple]) -> tuple[str, str]:
+    """:func:`turtle` and :func:`jsonld` of the same triples, sorted once."""
+    groups = _grouped(triples)
+    return _turtle(groups), _jsonld(groups)
+
+
+def _turtle(groups: dict[Node, dict[Node, list[Node]]]) -> str:
     lines = [f"@prefix {p}: <{ns}> ." for p, ns in PREFIXES.items()]
     lines.append("")
-    for s, ps in _grouped(triples).items():
+    for s, ps in groups.items():
         parts = []
         for p, objs in ps.items():
             pred = "a" if p == RDF.type else _curie(p)
@@ -130,8 +150,12 @@ def _jsonld_value(o: Node) -> dict[str, str]:
 
 def jsonld(triples: Iterable[Triple]) -> str:
     """Expanded JSON-LD, written directly (fast and deterministic)."""
+    return _jsonld(_grouped(triples))
+
+
+def _jsonld(groups: dict[Node, dict[Node, list[Node]]]) -> str:
     nodes = []
-    for s, ps in _grouped(triples).items():
+    for s, ps in groups.items():
         node: dict[str, object] = {"@id": str(s) if isinstance(s, URIRef) else f"_:{s}"}
         for p, objs in ps.items():
             if p == RDF.type:

@@ -13,7 +13,7 @@ import pickle
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from markdown_it.token import Token
 
@@ -23,6 +23,12 @@ from sdwiki.frontmatter import Value
 from sdwiki.markdown import parser
 from sdwiki.slugs import heading_anchor
 from sdwiki.types import RelPath
+
+if TYPE_CHECKING:
+    from sdwiki.render import Prerendered
+
+CACHE_FORMAT = 2
+"""Part of each cached note's key: raised whenever what :class:`Note` holds changes."""
 
 MAX_NOTE_BYTES = 4 * 1024 * 1024
 NOTE_SUFFIX = ".md"
@@ -123,6 +129,8 @@ class Note:
     """SHA-256 of the file's bytes: the key for caches."""
     diagnostics: tuple[Diagnostic, ...]
     tokens: tuple[Token, ...] = field(default=(), compare=False, repr=False)
+    text: Prerendered | None = field(default=None, compare=False, repr=False)
+    """The body as HTML with its links and tags still to be filled in (see :mod:`sdwiki.render`)."""
 
     @property
     def stem(self) -> str:
@@ -197,7 +205,8 @@ def read_note(root: Path, rel: RelPath, cache: Path | None = None) -> Note:
         return parse_note(rel, text, digest)
     from sdwiki import __version__
 
-    key = hashlib.sha256(f"{__version__}\0{rel}\0{digest}".encode("utf-8", "surrogatepass")).hexdigest()
+    name = f"{__version__}\0{CACHE_FORMAT}\0{rel}\0{digest}"
+    key = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
     entry = cache / "notes" / key[:2] / f"{key}.pickle"
     try:
         note = pickle.loads(entry.read_bytes())
@@ -258,6 +267,8 @@ def parse_note(rel: RelPath, text: str, digest: str | None = None) -> Note:
     if not text.strip():
         diags.append(make(shown, 1, 1, "empty-note", "the note is empty"))
 
+    from sdwiki.render import prerender
+
     tokens = parser().parse(fm.body)
     offset = fm.body_line  # file line of body line 0
     src_lines = fm.body.split("\n")
@@ -284,6 +295,7 @@ def parse_note(rel: RelPath, text: str, digest: str | None = None) -> Note:
         digest=digest,
         diagnostics=tuple(diags),
         tokens=tuple(tokens),
+        text=prerender(tokens),
     )
 
 

@@ -9,9 +9,10 @@ provides for the page being rendered.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from markdown_it.common.utils import escapeHtml
 from markdown_it.renderer import RendererHTML
@@ -67,25 +68,38 @@ def _ctx(env: EnvType) -> _Ctx:
     return ctx
 
 
+def _mark(env: EnvType, kind: str, value: Any) -> str | None:
+    """While prerendering (see :func:`prerender`): a numbered mark standing for a link or tag."""
+    marks = env.get("marks")
+    if marks is None:
+        return None
+    marks.append((kind, value))
+    return f"{_MARK}{len(marks) - 1}{_MARK}"
+
+
 def _wikilink(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
-    tok = tokens[idx]
-    ctx = _ctx(env)
-    target: str = tok.meta["target"]
-    anchor: str | None = tok.meta["anchor"]
-    shown: str | None = tok.meta["shown"]
+    meta = tokens[idx].meta
+    mark = _mark(env, "link", {k: meta[k] for k in ("target", "anchor", "shown", "embed")})
+    return mark if mark is not None else _link_html(meta, _ctx(env))
+
+
+def _link_html(meta: dict[str, Any], ctx: _Ctx) -> str:
+    target: str = meta["target"]
+    anchor: str | None = meta["anchor"]
+    shown: str | None = meta["shown"]
     text = shown or (f"{target} › {anchor.lstrip('^')}" if target and anchor else target or anchor or "")
     if not target:  # [[#Heading]] within this note
         return f'<a class="wikilink" href="{escapeHtml(anchor_fragment(anchor))}">{escapeHtml(text)}</a>'
     hit = ctx.linker.note(target, ctx.source)
     if hit is not None:
         path, href = hit
-        if tok.meta["embed"]:
+        if meta["embed"]:
             return _embed(path, href, anchor, ctx)
         href += anchor_fragment(anchor)
         return f'<a class="wikilink" href="{escapeHtml(href)}">{escapeHtml(text)}</a>'
     file_href = ctx.linker.attachment(target)
     if file_href is not None:
-        if tok.meta["embed"] and target.lower().endswith(_IMAGE_SUFFIXES):
+        if meta["embed"] and target.lower().endswith(_IMAGE_SUFFIXES):
             alt = escapeHtml(shown or target.rsplit("/", 1)[-1])
             return f'<img class="embed-image" src="{escapeHtml(file_href)}" alt="{alt}" loading="lazy">'
         return f'<a class="wikilink attachment" href="{escapeHtml(file_href)}">{escapeHtml(text)}</a>'
@@ -105,8 +119,12 @@ def _embed(path: RelPath, href: str, anchor: str | None, ctx: _Ctx) -> str:
 
 def _hashtag(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     name = tokens[idx].content
-    href = _ctx(env).linker.tag(name)
-    return f'<a class="tag" href="{escapeHtml(href)}">#{escapeHtml(name)}</a>'
+    mark = _mark(env, "tag", name)
+    return mark if mark is not None else _tag_html(name, _ctx(env))
+
+
+def _tag_html(name: str, ctx: _Ctx) -> str:
+    return f'<a class="tag" href="{escapeHtml(ctx.linker.tag(name))}">#{escapeHtml(name)}</a>'
 
 
 def _blockid(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
@@ -146,6 +164,52 @@ def render_tokens(tokens: Sequence[Token], linker: Linker, source: RelPath, stac
     renderer = _renderer()
     env: EnvType = {"sdwiki": _Ctx(linker, source, stack or (source,))}
     return renderer.render(list(tokens), parser().options, env)
+
+
+_MARK = "\x00"  # never in rendered text: markdown-it replaces NUL characters while parsing
+_MARKS = re.compile(f"{_MARK}([0-9]+){_MARK}")
+
+
+@dataclass(frozen=True, slots=True)
+class Prerendered:
+    """A note's text as HTML before its links are known: each wikilink and tag is a numbered mark
+    (see :func:`fill`). Made where the note is parsed and cached with it, so pages are made
+    without parsing the markdown again."""
+
+    preamble: str | None
+    """The text before the first section (None: there is none)."""
+    sections: tuple[tuple[str, str], ...]
+    """Each top-level section's heading and its text (the heading itself left out)."""
+    marks: tuple[tuple[str, Any], ...]
+    """What each mark stands for: ("link", the wikilink token's meta) or ("tag", the name)."""
+
+
+def prerender(tokens: Sequence[Token]) -> Prerendered:
+    """The text of a note's tokens, split as :func:`split_sections` splits it (see :class:`Prerendered`)."""
+    renderer = _renderer()
+    marks: list[tuple[str, Any]] = []
+    env: EnvType = {"marks": marks}
+    options = parser().options
+    preamble, sections = split_sections(tokens)
+    return Prerendered(
+        renderer.render(preamble, options, env) if preamble else None,
+        tuple((heading, renderer.render(toks[3:], options, env)) for heading, toks in sections),
+        tuple(marks),
+    )
+
+
+def fill(html: str, marks: Sequence[tuple[str, Any]], linker: Linker, source: RelPath) -> str:
+    """Prerendered text with its marks replaced by the links and tags they stand for, exactly as
+    :func:`render_tokens` would have rendered them."""
+    if _MARK not in html:
+        return html
+    ctx = _Ctx(linker, source, (source,))
+
+    def one(m: re.Match[str]) -> str:
+        kind, value = marks[int(m.group(1))]
+        return _link_html(value, ctx) if kind == "link" else _tag_html(value, ctx)
+
+    return _MARKS.sub(one, html)
 
 
 def drop_title(tokens: Sequence[Token]) -> list[Token]:

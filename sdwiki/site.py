@@ -25,7 +25,7 @@ from sdwiki.ontology import SD, SectionMapping
 from sdwiki.pages import KIND_LABELS, PAGE_KINDS, href, page_path, root_of
 from sdwiki.parallel import fork_map
 from sdwiki.pipeline import Project
-from sdwiki.render import render_tokens, split_sections
+from sdwiki.render import fill, prerender
 from sdwiki.resources import templates_dir
 from sdwiki.reuse import Epoch, Made, PageMemo
 from sdwiki.slugs import slugify
@@ -387,23 +387,22 @@ class Site:
     def note_body(self, note: Note, page: str) -> Context:
         """The definition, and the prose the panels do not show (understood sections become panels)."""
         linker = _PageLinker(self, page)
-        preamble, sections = split_sections(tokens_of(note))
+        text = note.text if note.text is not None else prerender(tokens_of(note))
         definition = ""
         prose: list[tuple[str, str]] = []
         problem_lines = self.problem_lines(note)
         note_sections = list(note.sections)
-        if preamble:
-            prose.append(("", render_tokens(preamble, linker, note.path)))
-        for i, (heading, tokens) in enumerate(sections):
+        if text.preamble is not None:
+            prose.append(("", fill(text.preamble, text.marks, linker, note.path)))
+        for i, (heading, html) in enumerate(text.sections):
             section = note_sections[i] if i < len(note_sections) else None
             mapping = self.project.ontology.section(heading)
-            html = render_tokens(tokens[3:], linker, note.path)
             lines = {b.line for s in section.walk() for b in s.blocks} | {section.line} if section else set()
             troubled = bool(lines & problem_lines)
             if mapping is not None and mapping.prop == SKOS.definition and not troubled:
-                definition = html
+                definition = fill(html, text.marks, linker, note.path)
             elif mapping is None or troubled or not _has_panel(mapping):
-                prose.append((heading, html))
+                prose.append((heading, fill(html, text.marks, linker, note.path)))
         return {"definition_html": definition, "prose": prose}
 
     def panels(self, iri: URIRef, kind: str, page: str) -> list[Context]:
@@ -624,9 +623,10 @@ class Site:
 
     def entity_data(self, triples: list[tuple[URIRef, URIRef, Any]]) -> tuple[bytes, bytes]:
         """The page's description in Turtle and JSON-LD."""
-        from sdwiki.export import jsonld, turtle
+        from sdwiki.export import turtle_and_jsonld
 
-        return turtle(triples).encode("utf-8"), jsonld(triples).encode("utf-8")
+        ttl, jsonld = turtle_and_jsonld(triples)
+        return ttl.encode("utf-8"), jsonld.encode("utf-8")
 
     def nt(self, term: Any) -> str:
         text = self._nt.get(term)

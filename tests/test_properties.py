@@ -12,7 +12,8 @@ from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
 from sdwiki.facts import LiveIndex, index
-from sdwiki.notes import parse_note, read_note
+from sdwiki.notes import Note, parse_note, read_note, tokens_of
+from sdwiki.render import fill, render_tokens, split_sections
 from sdwiki.resolve import build_corpus
 from sdwiki.terms import RDF
 from sdwiki.types import RelPath
@@ -83,6 +84,74 @@ def test_every_generated_link_is_found(
         for t, a, s, e in links
     ]
     assert got == want
+
+
+class _Links:
+    """A linker over a few notes: the renderer's answers depend on the target, as the site's do."""
+
+    def __init__(self, notes: Mapping[str, str]) -> None:
+        self.notes = {f"{name}.md": parse_note(RelPath(f"{name}.md"), text) for name, text in notes.items()}
+
+    def note(self, target: str, source: RelPath) -> tuple[RelPath, str] | None:
+        path = RelPath(f"{target.casefold()}.md")
+        return (path, f"../{target.casefold()}/") if path in self.notes else None
+
+    def attachment(self, target: str) -> str | None:
+        return f"../files/{target}" if target.endswith(".png") else None
+
+    def tag(self, name: str) -> str:
+        return f"../tag/{name.lower()}/"
+
+    def note_by_path(self, path: RelPath) -> Note:
+        return self.notes[path]
+
+
+_PIECES = st.sampled_from(
+    [
+        "[[a]]",
+        "[[b|B]]",
+        "![[a]]",
+        "![[b#Head]]",
+        "[[#Head]]",
+        "[[missing]]",
+        "![[x.png]]",
+        "#tag",
+        "#t/x",
+        "*em*",
+        "`[[code]]`",
+        "^blk",
+        "[md](u)",
+        "![i](p.png)",
+        "[^1]",
+        "\n\n[^1]: note [[a]]",
+        "\n## Head\n",
+        "\n# T\n",
+        "\n### Sub [[a]]\n",
+        "\n- item [[b]]\n",
+        "\n| h | [[a]] |\n|---|---|\n| #tag | x |\n",
+        " ",
+        "\n",
+        "\n\n",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_PIECES, MARKDOWNISH), max_size=25))
+def test_prerendered_text_filled_in_equals_rendering_the_tokens(pieces: list[str]) -> None:
+    """Pages fill the links into text rendered when the note was parsed (and cached with it):
+    the result must be what rendering the tokens with the links known gives."""
+    text = "".join(pieces)
+    linker = _Links({"a": "# A\n\nEmbedded [[b]] #tag.\n", "b": "# B\n## Head\nPart ![[b]] #x\n"})
+    note = parse_note(RelPath("n.md"), text)
+    assert note.text is not None
+    preamble, sections = split_sections(tokens_of(note))
+    want = ([render_tokens(preamble, linker, note.path)] if preamble else []) + [
+        render_tokens(toks[3:], linker, note.path) for _, toks in sections
+    ]
+    got = ([note.text.preamble] if note.text.preamble is not None else []) + [h for _, h in note.text.sections]
+    assert [fill(html, note.text.marks, linker, note.path) for html in got] == want
+    assert [h for h, _ in note.text.sections] == [h for h, _ in sections]
 
 
 @settings(max_examples=60, deadline=None)
