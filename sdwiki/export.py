@@ -54,7 +54,8 @@ def oxigraph_store(quads: str) -> Any:
 
 def dump(store: Any, fmt: str) -> bytes:
     """The default graph (``ttl``, ``jsonld``) or every named graph (``trig``) of a pyoxigraph store,
-    written by Oxigraph's serialisers: an order of its own, the same for the same store contents."""
+    written by Oxigraph's serialisers: an order of its own, the same for a store loaded in one go
+    from the same text (a store updated step by step may list the same triples in another order)."""
     import pyoxigraph as ox
 
     prefixes = {p: str(ns) for p, ns in PREFIXES.items()}
