@@ -20,10 +20,13 @@ import hashlib
 import itertools
 import json
 import math
+import os
+import pickle
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -283,6 +286,35 @@ class AnalysisMemo:
     analysis: Analysis | None = None
     signatures: dict[int, tuple[NoteGraph, str]] = field(default_factory=dict)
     """Each note graph's part in the network, as a digest (by the graph object)."""
+
+
+def read_memo(path: Path, code: str) -> AnalysisMemo:
+    """The analysis the last build left at ``path`` (see :func:`write_memo`), if this code made it
+    and the file is whole; otherwise an empty memo. ``sdwiki build`` keeps the analysis there, in
+    its cache folder, so that an edit to prose does not compute the network's measures again."""
+    try:
+        data = path.read_bytes()
+        head, _, payload = data.partition(b"\n")
+        made_by, key, digest = head.decode("ascii").split(" ")
+        if made_by != code or hashlib.sha256(payload).hexdigest() != digest:
+            return AnalysisMemo()
+        analysis = pickle.loads(payload)
+    except (OSError, ValueError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return AnalysisMemo()
+    return AnalysisMemo(key=key, analysis=analysis) if isinstance(analysis, Analysis) else AnalysisMemo()
+
+
+def write_memo(path: Path, code: str, memo: AnalysisMemo) -> None:
+    """Keep ``memo``'s analysis at ``path`` for the next build made by the same ``code``: a line
+    naming the code, the network's key and the digest of the pickled analysis that follows."""
+    if memo.analysis is None:
+        return
+    payload = pickle.dumps(memo.analysis, protocol=pickle.HIGHEST_PROTOCOL)
+    head = f"{code} {memo.key} {hashlib.sha256(payload).hexdigest()}\n".encode("ascii")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_bytes(head + payload)
+    os.replace(tmp, path)
 
 
 def analyse(project: Project, memo: AnalysisMemo | None = None) -> Analysis:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
 
 _NAMES_GRAPHS = re.compile(r"\b(GRAPH|FROM)\b", re.IGNORECASE)
 STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
+ANALYSIS = "analysis.pickle"
+"""The network analysis of the last build, in the cache folder (see :func:`sdwiki.analytics.read_memo`)."""
 
 
 class BuildError(Exception):
@@ -161,7 +163,13 @@ class SiteBuilder:
             raise BuildError(str(exc)) from exc
         previous = Previous(output, stamp.read_keys(cache))
         pages_first = self.pages_first and self.in_place and not index
-        made = render_files(project, settings, self.timings, self.jobs, previous, code, self._kept, pages_first)
+        memo = None
+        if self._kept is None:  # no builder memory: the analysis the last build left in the cache
+            from sdwiki.analytics import read_memo
+
+            memo = read_memo(cache / ANALYSIS, code)
+        known = memo.key if memo is not None else None
+        made = render_files(project, settings, self.timings, self.jobs, previous, code, self._kept, pages_first, memo)
         files, copies = made.files, made.copies
         self.kept = sum(data is None for data in files.values())
         keep = ("pagefind/",) if self.search == "first" and not index else ()
@@ -180,6 +188,10 @@ class SiteBuilder:
                     "warnings": sum(d.severity == "warning" for d in project.diagnostics),
                 }
                 stamp.write_keys(cache, made.keys)
+                if memo is not None and memo.key != known:
+                    from sdwiki.analytics import write_memo
+
+                    write_memo(cache / ANALYSIS, code, memo)
                 if inputs is not None:
                     stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
         except (OSError, WriteError) as exc:
@@ -291,6 +303,7 @@ def render_files(
     code: str = "",
     kept: Kept | None = None,
     pages_first: bool = False,
+    memo: AnalysisMemo | None = None,
 ) -> Rendering:
     """Every file of the site (see :class:`Rendering`). ``code`` (:func:`sdwiki.stamp.code_digest`)
     is part of every page's key; ``kept`` is what ``serve``'s builder keeps between builds. With
@@ -307,7 +320,7 @@ def render_files(
     t = timings or Timings()
     queries, _ = read_queries(project.root)
     with t.stage("analytics"):
-        analysis = analyse(project, kept.analysis if kept is not None else None)
+        analysis = analyse(project, kept.analysis if kept is not None else memo)
         if kept is not None and kept.measures is not None and kept.measures[0] is analysis:
             measures = kept.measures[1]
         else:

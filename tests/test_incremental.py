@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sdwiki.build import SiteBuilder, cache_dir
+from sdwiki.build import ANALYSIS, SiteBuilder, cache_dir
 from sdwiki.settings import Settings
 
 VAULT = Path(__file__).parent / "data" / "site-vault"
@@ -165,6 +165,38 @@ def test_serve_style_builds_update_in_place_and_equal_clean_builds(tmp_path: Pat
     assert {p: d for p, d in ours.items() if not p.startswith(("pagefind/", ".sdwiki"))} == {
         p: d for p, d in theirs.items() if not p.startswith(("pagefind/", ".sdwiki"))
     }
+
+
+def test_command_line_builds_keep_the_network_analysis_while_no_relation_changes(tmp_path: Path) -> None:
+    """The analysis is kept in the cache folder: a prose edit reuses it, a new relation or a
+    damaged file makes it again; the site always equals a clean build's."""
+    content, site = _vault(tmp_path)
+    memo = cache_dir(site) / ANALYSIS
+    _build(content, site)
+    first = memo.read_bytes()
+    note = content / "concepts" / "Restraint.md"
+
+    def edit_and_compare(old: str, new: str) -> None:
+        note.write_text(note.read_text("utf-8").replace(old, new, 1), "utf-8")
+        assert _build(content, site).startswith("built ")
+        clean = tmp_path / f"clean-{len(old)}-{len(new)}"
+        _build(content, clean)
+        assert _files(site) == _files(clean)
+
+    def network() -> str:  # the key of the network the kept analysis belongs to
+        return memo.read_bytes().split(b" ", 2)[1].decode()
+
+    key = network()
+    edit_and_compare("Choosing not", "Deciding not")  # prose: the same network, the file untouched
+    assert memo.read_bytes() == first
+    memo.write_bytes(memo.read_bytes().replace(b"concept", b"CONCEPT"))  # damaged: made again
+    edit_and_compare("Deciding not", "Electing not")
+    assert network() == key and b"CONCEPT" not in memo.read_bytes()
+    memo.write_bytes(b"not a pickle")
+    edit_and_compare("Electing not", "Opting not")
+    assert network() == key
+    edit_and_compare("## Related", "## Key Thinkers\n- [[Robert Jervis]]\n\n## Related")  # a new relation
+    assert network() != key
 
 
 def test_work_left_for_later_can_stop_unwritten_and_run_again(tmp_path: Path) -> None:
