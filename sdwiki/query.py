@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from typing import Literal as Lit
 
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
@@ -286,7 +286,7 @@ def oxigraph_answer(result: object, limit: int | None) -> Answer:
         rows, truncated = _capped(
             result,
             limit,
-            lambda row: tuple(_plain_literal(from_ox(v)) for v in row),  # type: ignore[arg-type]
+            lambda row: tuple(_rdflib_term(v) for v in row),
         )
         return Answer("SELECT", variables, tuple(rows), truncated=truncated)
     return _graph_answer(from_ox(t) for t in result)  # type: ignore[attr-defined, misc]
@@ -378,6 +378,37 @@ def _graph_answer(triples: Iterable[tuple[Node, Node, Node]]) -> Answer:
     for s, p, o in triples:
         g.add((s, p, _plain_literal(o) or o))
     return Answer("GRAPH", graph=g)
+
+
+def _rdflib_term(term: object) -> Identifier | None:
+    """An Oxigraph term as rdflib's, as oxrdflib converts it, xsd:string literals made plain (see
+    :func:`_plain_literal`); IRIs and plain strings, most of any answer, are made directly."""
+    kind = type(term)
+    if kind is _ox().NamedNode:
+        return _iri(term.value)  # type: ignore[attr-defined]
+    if kind is _ox().Literal and not term.language and term.datatype.value == _XSD_STRING:  # type: ignore[attr-defined]
+        return _plain(term.value)  # type: ignore[attr-defined]
+    from oxrdflib._converter import from_ox
+
+    return None if term is None else _plain_literal(from_ox(term))  # type: ignore[arg-type]
+
+
+@functools.cache
+def _ox() -> Any:
+    import pyoxigraph
+
+    return pyoxigraph
+
+
+@functools.lru_cache(maxsize=65536)
+def _iri(value: str) -> URIRef:
+    """The same IRIs and strings come back in answer after answer: each is made once."""
+    return URIRef(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _plain(value: str) -> Literal:
+    return Literal(value)
 
 
 def _plain_literal(term: Node | None) -> Identifier | None:

@@ -207,3 +207,32 @@ def _graph(path: str, triples: list[tuple[URIRef, URIRef, Node]]) -> NoteGraph:
 
 def _ordered(table: Mapping[URIRef, Mapping[URIRef, Sequence[Node]]]) -> dict[URIRef, list[tuple[URIRef, list[Node]]]]:
     return {s: [(p, list(os)) for p, os in ps.items()] for s, ps in table.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=30),
+    st.sampled_from([None, "en", "fr-BE"]),
+    st.sampled_from(
+        ["http://www.w3.org/2001/XMLSchema#string", "http://www.w3.org/2001/XMLSchema#integer", "http://example.org/t"]
+    ),
+)
+def test_answers_convert_oxigraph_terms_as_oxrdflib_does(value: str, language: str | None, datatype: str) -> None:
+    """The query path makes IRIs and plain strings directly (and once): the same terms as the
+    general conversion, xsd:string literals made plain."""
+    import pyoxigraph as ox
+    from oxrdflib._converter import from_ox
+
+    from sdwiki.query import _plain_literal, _rdflib_term
+
+    iri = "http://example.org/" + "".join(c for c in value if c.isalnum())
+    terms: list[object] = [ox.NamedNode(iri), ox.BlankNode(), None]
+    terms.append(
+        ox.Literal(value, language=language) if language else ox.Literal(value, datatype=ox.NamedNode(datatype))
+    )
+    for term in terms:
+        want = None if term is None else _plain_literal(from_ox(term))  # type: ignore[arg-type]
+        got = _rdflib_term(term)
+        assert type(got) is type(want) and got == want
+        if isinstance(want, Literal):
+            assert (got.language, got.datatype) == (want.language, want.datatype)  # type: ignore[union-attr]
