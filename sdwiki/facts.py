@@ -225,6 +225,8 @@ class LiveIndex:
         self.graphs = dict(graphs)
         self.facts = index((graphs[p] for p in sorted(graphs)), record)
         self.change = None
+        for g in graphs.values():  # a first edit naming a hub (an era…) would otherwise group them all
+            self._group(g)
         return self.facts
 
     def _group(self, g: NoteGraph) -> _Grouped:
