@@ -312,7 +312,7 @@ def render_files(
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
     from sdwiki.facts import LiveIndex
-    from sdwiki.graph import load_nquads, nquads_parts
+    from sdwiki.graph import load_nquads_until, nquads_parts
     from sdwiki.pipeline import analytics_graph
     from sdwiki.reuse import PageMemo
     from sdwiki.site import Site, SiteInput, query_page, read_queries
@@ -351,8 +351,8 @@ def render_files(
         with t.stage("saved queries"):
             # queries that never name a graph see only the default graph: half the quads to load
             graphs_named = any(_NAMES_GRAPHS.search(q.text) for q in queries)
-            ds = load_nquads(named + default if graphs_named else default)
-            if stop():
+            ds = load_nquads_until(named + default if graphs_named else default, stop)
+            if ds is None or stop():
                 return None
             data.query_results.update(_query_results(ds, site, queries))
             out.update(site.query_pages())

@@ -10,7 +10,7 @@ triples no other note states).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Literal as Lit
 
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
@@ -43,12 +43,32 @@ def quads(note_graphs: Iterable[NoteGraph]) -> Iterator[tuple[Node, Node, Node, 
             yield s, p, o, g
 
 
+CHUNK = 32 * 1024 * 1024
+"""Characters of N-Quads loaded in one step (see :func:`load_nquads`)."""
+
+
 def load_nquads(text: str) -> Dataset:
     """An Oxigraph-backed dataset from N-Quads text (as written by :func:`nquads`)."""
+    ds = load_nquads_until(text, lambda: False)
+    assert ds is not None  # nothing stops it
+    return ds
+
+
+def load_nquads_until(text: str, stop: Callable[[], bool]) -> Dataset | None:
+    """:func:`load_nquads`, in steps of whole lines (the store is the same as if loaded at once).
+    ``stop`` is asked between steps: if it says yes, loading ends and the answer is None."""
     import pyoxigraph as ox
 
     ds = new_dataset("oxigraph")
-    ds.store._inner.load(text.encode("utf-8"), format=ox.RdfFormat.N_QUADS)  # type: ignore[attr-defined]
+    store = ds.store._inner  # type: ignore[attr-defined]
+    start = 0
+    while start < len(text):
+        if stop():
+            return None
+        end = text.find("\n", start + CHUNK)
+        end = len(text) if end < 0 else end + 1
+        store.load(text[start:end].encode("utf-8"), format=ox.RdfFormat.N_QUADS)
+        start = end
     return ds
 
 

@@ -216,3 +216,26 @@ def test_from_names_one_note_graph_on_both_engines(tmp_path: Path) -> None:
     q = f"SELECT ?s ?p ?o FROM <{own}> WHERE {{ ?s ?p ?o }}"
     counts = {e: len(run(project.dataset(e), q, engine=e).rows) for e in ("oxigraph", "rdflib")}  # type: ignore[arg-type]
     assert counts["oxigraph"] == counts["rdflib"] == len(project.note_graphs["Realism.md"].triples)  # type: ignore[index]
+
+
+def test_loading_in_steps_gives_the_store_loading_at_once_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve`` loads the whole graph in steps, so that a new save can stop it between them:
+    the store, and so the order Oxigraph writes it in, must be the one a single load makes."""
+    import pyoxigraph as ox
+
+    from sdwiki import graph
+    from sdwiki.export import dump
+    from sdwiki.graph import load_nquads, load_nquads_until, nquads
+
+    project = load_project(Path(__file__).parent.parent / "content", "https://w3id.org/sdwiki/id/")
+    text = nquads(project.ordered_graphs(), with_default=True)
+    whole = ox.Store()
+    whole.load(text.encode("utf-8"), format=ox.RdfFormat.N_QUADS)
+    monkeypatch.setattr(graph, "CHUNK", 4096)
+    asked: list[int] = []
+    assert load_nquads_until(text, lambda: len(asked) > 3 or bool(asked.append(1))) is None  # stopped
+    assert len(asked) == 4
+    stepped = load_nquads(text).store._inner  # type: ignore[attr-defined]
+    assert len(text) // 4096 > 10 and len(stepped) == len(whole)
+    for fmt in ("ttl", "jsonld", "trig"):
+        assert dump(stepped, fmt) == dump(whole, fmt)
