@@ -352,6 +352,7 @@ def render_files(
             # queries that never name a graph see only the default graph: half the quads to load
             graphs_named = any(_NAMES_GRAPHS.search(q.text) for q in queries)
             ds = load_nquads_until(named + default if graphs_named else default, stop)
+            del default  # hundreds of megabytes for a large wiki: let go as soon as loaded
             if ds is None or stop():
                 return None
             data.query_results.update(_query_results(ds, site, queries))
@@ -360,6 +361,7 @@ def render_files(
             # the named graphs only: the default graph is their merge, which a store makes on loading
             # (the in-browser editor does), and written out it would double the file
             out["data/graph.nq"] = named.encode("utf-8")
+            del named
             store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface
             for fmt in ("ttl", "jsonld"):
                 if stop():
