@@ -277,6 +277,11 @@ def test_browser_gets_a_page_at_sparql(served: tuple[str, int], site: Path) -> N
 # -- rebuilds and live reload ----------------------------------------------------------------
 
 
+def edit(note: Path, old: str, new: str) -> None:
+    """Save ``note`` with its first ``old`` made ``new``, as an editor would."""
+    note.write_text(note.read_text("utf-8").replace(old, new, 1), "utf-8")
+
+
 def read_event(lines: Iterator[str]) -> tuple[str, str]:
     event = data = ""
     for line in lines:
@@ -302,8 +307,7 @@ def test_saving_a_note_reloads_pages(content: Path, tmp_path: Path) -> None:
             event, first = read_event(lines)
             assert event == "hello"
             saved = time.monotonic()
-            text = note.read_text("utf-8").replace("The absence of", "The absence (Zebra-marker) of", 1)
-            note.write_text(text, "utf-8")
+            edit(note, "The absence of", "The absence (Zebra-marker) of")
             event, generation = read_event(lines)
             elapsed = time.monotonic() - saved
         assert event == "reload" and int(generation) > int(first)
@@ -330,8 +334,7 @@ def test_a_saved_note_reloads_only_the_pages_it_changed(content: Path, tmp_path:
         with c.stream("GET", "/_sdwiki/events") as stream:
             lines = stream.iter_lines()
             assert read_event(lines)[0] == "hello"
-            text = note.read_text("utf-8").replace("The absence of", "The absence (Zebra-marker) of", 1)
-            note.write_text(text, "utf-8")
+            edit(note, "The absence of", "The absence (Zebra-marker) of")
             event, data = read_event(lines)
             assert event == "update", data
             first = json.loads(data)
@@ -385,13 +388,11 @@ def test_a_save_stops_the_work_left_from_the_save_before(content: Path, tmp_path
         with c.stream("GET", "/_sdwiki/events") as stream:
             lines = stream.iter_lines()
             assert read_event(lines)[0] == "hello"
-            text = first.read_text("utf-8").replace("The absence of", "The absence (First-marker) of", 1)
-            first.write_text(text, "utf-8")
+            edit(first, "The absence of", "The absence (First-marker) of")
             event, data = read_event(lines)
             assert event == "update" and "/concept/anarchy/" in json.loads(data)["pages"]
             assert status(c)["busy"] is True  # the first save's follow-up work is held
-            text = second.read_text("utf-8").replace("Preventing an", "Preventing (Second-marker) an", 1)
-            second.write_text(text, "utf-8")
+            edit(second, "Preventing an", "Preventing (Second-marker) an")
             event, data = read_event(lines)
             assert event == "update" and json.loads(data)["pages"] == ["/concept/deterrence/"]
             event, data = read_event(lines)
