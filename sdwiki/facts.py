@@ -219,14 +219,16 @@ class LiveIndex:
                 named_in.pop(node, None)
 
     def _start(self, graphs: Mapping[RelPath, NoteGraph], record: bool) -> Facts:
-        everything = Change(frozenset(graphs), set(), set())
+        # every graph grouped now: a first edit naming a hub (an era…) would otherwise group them all
         for path, g in graphs.items():
-            self._file(path, g, True, everything)
+            grouped = self._group(g)
+            for s in grouped.by_subject:
+                self._stated_in[s].add(path)
+            for o in grouped.by_object:
+                self._pointed_in[o].add(path)
         self.graphs = dict(graphs)
         self.facts = index((graphs[p] for p in sorted(graphs)), record)
         self.change = None
-        for g in graphs.values():  # a first edit naming a hub (an era…) would otherwise group them all
-            self._group(g)
         return self.facts
 
     def _group(self, g: NoteGraph) -> _Grouped:
