@@ -275,16 +275,11 @@ class SiteBuilder:
         from sdwiki.notes import read_note
 
         cache = cache_dir(output)
-        fresh = fork_map(lambda rel: read_note(content, rel, cache), list(marks), self.jobs, shrink=_lean)
+        fresh = fork_map(lambda rel: read_note(content, rel, cache), list(marks), self.jobs)
         for rel, note in zip(marks, fresh, strict=True):
             notes[rel] = (marks[rel], note)
         self._notes = {rel: notes[rel] for rel in paths}
         return self._notes
-
-
-def _lean(note: Note) -> Note:
-    """A note without its markdown tokens, to send between processes (see ``tokens_of``)."""
-    return replace(note, tokens=())
 
 
 def _report(verb: str, counts: dict[str, int], written: int, took: float) -> str:

@@ -19,7 +19,6 @@ R = TypeVar("R")
 
 _work: Callable[[Any], Any] | None = None
 """The function workers apply (set before the fork, so workers inherit it)."""
-_shrink: Callable[[Any], Any] | None = None
 MIN_ITEMS = 400
 """Fewer items than this are not worth starting workers for (about a tenth of a second)."""
 pools = 0
@@ -36,21 +35,12 @@ def default_jobs() -> int:
 
 def _run(chunk: Sequence[Any]) -> list[Any]:
     assert _work is not None
-    results = [_work(item) for item in chunk]
-    return [_shrink(r) for r in results] if _shrink is not None else results
+    return [_work(item) for item in chunk]
 
 
-def fork_map(
-    fn: Callable[[T], R],
-    items: Sequence[T],
-    jobs: int,
-    shrink: Callable[[R], R] | None = None,
-) -> list[R]:
-    """``[fn(x) for x in items]``, in ``jobs`` forked processes when that can help.
-
-    ``shrink`` drops, in the worker, what is cheaper to recompute than to send back.
-    """
-    global _work, _shrink, pools
+def fork_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
+    """``[fn(x) for x in items]``, in ``jobs`` forked processes when that can help."""
+    global _work, pools
     if (
         jobs <= 1
         or len(items) < MIN_ITEMS
@@ -60,11 +50,11 @@ def fork_map(
         return [fn(x) for x in items]
     size = max(1, min(64, len(items) // (jobs * 4)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    _work, _shrink = fn, shrink
+    _work = fn
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             done = pool.map(_run, chunks, chunksize=1)
         pools += 1
     finally:
-        _work = _shrink = None
+        _work = None
     return [r for chunk in done for r in chunk]
