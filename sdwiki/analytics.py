@@ -20,7 +20,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import pickle
 import textwrap
 from collections import defaultdict
@@ -36,6 +35,7 @@ from sdwiki.extract import NoteGraph, Triple
 from sdwiki.ontology import SD, Ontology
 from sdwiki.pipeline import Project
 from sdwiki.registry import key
+from sdwiki.stamp import replace_file
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
 
 SEED = 42
@@ -311,10 +311,7 @@ def write_memo(path: Path, code: str, memo: AnalysisMemo) -> None:
         return
     payload = pickle.dumps(memo.analysis, protocol=pickle.HIGHEST_PROTOCOL)
     head = f"{code} {memo.key} {hashlib.sha256(payload).hexdigest()}\n".encode("ascii")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp")
-    tmp.write_bytes(head + payload)
-    os.replace(tmp, path)
+    replace_file(path, head + payload)
 
 
 def analyse(project: Project, memo: AnalysisMemo | None = None) -> Analysis:

@@ -78,11 +78,16 @@ def read(cache: Path) -> Stamp | None:
 
 
 def write(cache: Path, stamp: Stamp) -> None:
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f"{STAMP}.tmp"
     data = {"inputs": stamp.inputs, "outputs": stamp.outputs, "report": stamp.report}
-    tmp.write_text(json.dumps(data, separators=(",", ":")), "utf-8")
-    os.replace(tmp, cache / STAMP)
+    replace_file(cache / STAMP, json.dumps(data, separators=(",", ":")).encode("utf-8"))
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write a file of the cache folder in one step: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def forget(cache: Path) -> None:
@@ -111,7 +116,4 @@ def read_keys(cache: Path) -> dict[str, str]:
 
 
 def write_keys(cache: Path, keys: dict[str, str]) -> None:
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f"{KEYS}.tmp"
-    tmp.write_text(json.dumps(keys, separators=(",", ":"), sort_keys=True), "utf-8")
-    os.replace(tmp, cache / KEYS)
+    replace_file(cache / KEYS, json.dumps(keys, separators=(",", ":"), sort_keys=True).encode("utf-8"))
