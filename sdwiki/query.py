@@ -383,10 +383,10 @@ def _graph_answer(triples: Iterable[tuple[Node, Node, Node]]) -> Answer:
 def _rdflib_term(term: object) -> Identifier | None:
     """An Oxigraph term as rdflib's, as oxrdflib converts it, xsd:string literals made plain (see
     :func:`_plain_literal`); IRIs and plain strings, most of any answer, are made directly."""
-    kind = type(term)
-    if kind is _ox().NamedNode:
+    kind, ox = type(term), _ox()
+    if kind is ox.NamedNode:
         return _iri(term.value)  # type: ignore[attr-defined]
-    if kind is _ox().Literal and not term.language and term.datatype.value == _XSD_STRING:  # type: ignore[attr-defined]
+    if kind is ox.Literal and not term.language and term.datatype.value == _XSD_STRING:  # type: ignore[attr-defined]
         return _plain(term.value)  # type: ignore[attr-defined]
     from oxrdflib._converter import from_ox
 
