@@ -19,7 +19,7 @@ from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
-from sdwiki.write import Previous, WriteError, check_output, scan, update_site, write_site
+from sdwiki.write import Previous, WriteError, check_output, discard_unfinished, scan, update_site, write_site
 
 if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date" must be quick
     from rdflib import Dataset
@@ -81,6 +81,8 @@ class Rendering:
     """When the build was asked to show pages first: makes the files left for later (the saved
     queries' pages and the whole-graph files), which stay as the last build left them until then.
     Its argument says whether to stop: it is asked between steps, and a stop returns None."""
+    later_files: tuple[str, ...] = ()
+    """The files :attr:`later` makes."""
 
 
 LATER = ("data/graph.nq", "data/graph.ttl", "data/graph.jsonld")
@@ -124,6 +126,9 @@ class SiteBuilder:
         self.changed: tuple[str, ...] | None = None
         """The files the last build wrote or removed (None: it replaced the whole site)."""
         self._later: Callable[[Callable[[], bool]], tuple[str, ...] | None] | None = None
+        self._output: Path | None = None
+        self._later_files: tuple[str, ...] = ()
+        """Where the work left for later writes, and the files it may write."""
         self.jobs = default_jobs() if jobs is None else jobs
         """Worker processes for reading and rendering (1: all in this process)."""
         self.kept = 0
@@ -202,6 +207,7 @@ class SiteBuilder:
         self.changed = report.changed
         if made.later is not None:
             self._later = partial(self._write_later, output, made, keep)
+            self._output, self._later_files = output, made.later_files
         return _report("built", counts, report.written, time.perf_counter() - start)
 
     @property
@@ -209,15 +215,30 @@ class SiteBuilder:
         """The last build's note graphs as N-Quads lines (kept in place, ``in_place`` only)."""
         return self._kept.text if self._kept is not None else None
 
-    def finish(self, stop: Callable[[], bool] | None = None) -> tuple[str, ...] | None:
+    def finish(self, stop: Callable[[], bool] | None = None, forked: bool = False) -> tuple[str, ...] | None:
         """Make and write what the last build left for later (see ``pages_first``); the files
         written or removed. ``stop`` is asked between the steps (a note saved meanwhile makes
         this work stale): if it says yes, nothing is written, the work stays to do, and the
-        answer is None."""
+        answer is None.
+
+        ``forked`` does the work in a copy of this process (:func:`sdwiki.parallel.run_forked`),
+        killed as soon as ``stop`` says yes: this process stays free for the next save, which
+        need not wait for the step in progress (loading the graph, writing it out) to end."""
         later, self._later = self._later, None
         if later is None:
             return ()
-        done = later(stop or (lambda: False))
+        if forked and stop is not None:
+            from sdwiki.parallel import ForkedError, run_forked
+
+            try:
+                done = run_forked(partial(later, lambda: False), stop)
+            except ForkedError as exc:
+                raise BuildError(f"the whole-graph files could not be made: {exc}") from exc
+            finally:
+                if self._output is not None:
+                    discard_unfinished(self._output, self._later_files)
+        else:
+            done = later(stop or (lambda: False))
         if done is None:
             self._later = later
         return done
@@ -307,7 +328,7 @@ def render_files(
     from sdwiki.analytics import analyse
     from sdwiki.export import dump
     from sdwiki.facts import LiveIndex
-    from sdwiki.graph import load_nquads_until, nquads_parts
+    from sdwiki.graph import keep_text, load_nquads_until, nquads_parts
     from sdwiki.pipeline import analytics_graph
     from sdwiki.reuse import PageMemo
     from sdwiki.site import Site, SiteInput, query_page, read_queries
@@ -335,12 +356,15 @@ def render_files(
             site.reuse = previous.reusable
             site.version = code
     files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
+    graphs = [*project.ordered_graphs(), measures]
+    if kept is not None:  # here, not in the work left for later: that may run in a copy of this process
+        with t.stage("graph files"):
+            keep_text(graphs, kept.text)
 
     def whole_graph(stop: Callable[[], bool] = lambda: False) -> dict[str, bytes] | None:
         out: dict[str, bytes] = {}
         with t.stage("graph files"):
-            graphs = [*project.ordered_graphs(), measures]
-            named, default = nquads_parts(graphs, kept=kept.text if kept is not None else None)
+            named, default = nquads_parts(graphs, known=kept.text if kept is not None else None)
         if stop():
             return None
         with t.stage("saved queries"):
@@ -381,7 +405,7 @@ def render_files(
             copies[f"assets/vendor/{vendored.relative_to(tdir / 'vendor').as_posix()}"] = vendored
     for attachment in project.attachments:
         copies[site.attachment_path(attachment)] = project.root / attachment
-    return Rendering(files, copies, site.keys, measures, whole_graph if wait else None)
+    return Rendering(files, copies, site.keys, measures, whole_graph if wait else None, tuple(later) if wait else ())
 
 
 def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:

@@ -12,19 +12,20 @@ event loop.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import shutil
 import tempfile
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
 from sdwiki.extract import NoteGraph
 from sdwiki.graph import Engine, GraphText, nquads_parts
+from sdwiki.parallel import run_forked
 from sdwiki.protocol import (
     MAX_BODY,
     Header,
@@ -132,7 +133,6 @@ class Endpoint:
         self._inflight: dict[object, asyncio.Future[Reply]] = {}
         self._folder: Path | None = None
         self.snapshot = Snapshot(0, Path(), frozenset())
-        self._versions = itertools.count(1)
         self._graphs: dict[str, NoteGraph] = {}
         """The note graphs of the last version, by graph IRI."""
 
@@ -143,18 +143,30 @@ class Endpoint:
         same without blocking the loop.
         """
         snapshot = self._write(note_graphs)
-        self._activate(snapshot)
+        self._activate(snapshot, note_graphs)
         return snapshot
 
-    async def load(self, note_graphs: Sequence[NoteGraph], text: GraphText | None = None) -> Snapshot:
+    async def load(
+        self, note_graphs: Sequence[NoteGraph], text: GraphText | None = None, stop: Callable[[], bool] | None = None
+    ) -> Snapshot | None:
         """:meth:`update`, writing the graph's file in a thread. ``text``: graphs already written
-        out as N-Quads lines (the site builder keeps them; see :func:`sdwiki.graph.nquads_parts`)."""
-        snapshot = await asyncio.to_thread(self._write, note_graphs, text)
-        self._activate(snapshot)
+        out as N-Quads lines (the site builder keeps them; see :func:`sdwiki.graph.nquads_parts`).
+
+        With ``stop``, the file is written in a copy of this process that is killed as soon as
+        ``stop`` says yes (a newer graph is coming): queries then keep the current graph, and
+        the answer is None."""
+        if stop is None:
+            snapshot: Snapshot | None = await asyncio.to_thread(self._write, note_graphs, text)
+        else:
+            self._files()  # made here: the copy's own changes stay in the copy
+            snapshot = await asyncio.to_thread(run_forked, partial(self._write, note_graphs, text), stop)
+        if snapshot is not None:
+            self._activate(snapshot, note_graphs)
         return snapshot
 
     def _write(self, note_graphs: Sequence[NoteGraph], text: GraphText | None = None) -> Snapshot:
-        version = next(self._versions)
+        """Write the files of the next version (changing nothing else: see :meth:`_activate`)."""
+        version = self.snapshot.version + 1
         folder = self._files()
         path = folder / f"graph-{version}.nq"
         graphs = {str(g.graph): g for g in note_graphs}
@@ -167,11 +179,11 @@ class Endpoint:
         # the named graphs only: the workers add the default graph (the merge)
         tmp.write_text(nquads_parts(note_graphs, False, known=text)[0], "utf-8")
         tmp.replace(path)
-        self._graphs = graphs
         return Snapshot(version, path, frozenset(graphs))
 
-    def _activate(self, snapshot: Snapshot) -> None:
+    def _activate(self, snapshot: Snapshot, note_graphs: Sequence[NoteGraph]) -> None:
         old, self.snapshot = self.snapshot, snapshot
+        self._graphs = {str(g.graph): g for g in note_graphs}
         self.pool.snapshot = snapshot
         self.cache.clear()
         if old.version > 1:  # a worker may still be reading the previous two

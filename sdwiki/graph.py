@@ -134,13 +134,40 @@ def nquads_parts(
 
     ``kept`` (held by the caller between builds) keeps each note graph's triples as text, so an
     unchanged note (the same :class:`NoteGraph` object) is not written out again; it is left
-    holding exactly these graphs. ``known`` is such a dictionary, only read.
+    holding exactly these graphs (see :func:`keep_text`). ``known`` is such a dictionary, only read.
     """
-    kept_before = kept if kept is not None else known
+    graphs = list(note_graphs)
+    if kept is not None:
+        keep_text(graphs, kept)
+        known = kept
     lines: list[str] = []
     default: dict[str, None] = {}
-    cache: dict[Node, str] = {}
+    term = _term_writer()
+    for ng in graphs:
+        found = known.get(id(ng)) if known is not None else None
+        triples = found[1] if found is not None and found[0] is ng else _lines(ng, term)
+        g = f" <{ng.graph}> .\n"
+        lines.extend(t + g for t in triples)
+        if with_default:
+            default.update(dict.fromkeys(t + " .\n" for t in triples))
+    return "".join(lines), "".join(default)
+
+
+def keep_text(note_graphs: Iterable[NoteGraph], kept: dict[int, tuple[NoteGraph, list[str]]]) -> None:
+    """Leave ``kept`` holding exactly these graphs' triples as N-Quads lines (without the graph
+    name), writing out only the graphs it did not hold yet."""
+    term = _term_writer()
     now: dict[int, tuple[NoteGraph, list[str]]] = {}
+    for ng in note_graphs:
+        found = kept.get(id(ng))
+        now[id(ng)] = found if found is not None and found[0] is ng else (ng, _lines(ng, term))
+    kept.clear()
+    kept.update(now)
+
+
+def _term_writer() -> Callable[[Node], str]:
+    """:func:`nt_term`, remembering each term's text."""
+    cache: dict[Node, str] = {}
 
     def term(t: Node) -> str:
         text = cache.get(t)
@@ -148,22 +175,11 @@ def nquads_parts(
             text = cache[t] = nt_term(t)
         return text
 
-    for ng in note_graphs:
-        found = kept_before.get(id(ng)) if kept_before is not None else None
-        if found is not None and found[0] is ng:
-            triples = found[1]
-        else:
-            triples = [f"{term(s)} {term(p)} {term(o)}" for s, p, o in ng.triples]
-        if kept is not None:
-            now[id(ng)] = (ng, triples)
-        g = f" <{ng.graph}> .\n"
-        lines.extend(t + g for t in triples)
-        if with_default:
-            default.update(dict.fromkeys(t + " .\n" for t in triples))
-    if kept is not None:
-        kept.clear()
-        kept.update(now)
-    return "".join(lines), "".join(default)
+    return term
+
+
+def _lines(ng: NoteGraph, term: Callable[[Node], str]) -> list[str]:
+    return [f"{term(s)} {term(p)} {term(o)}" for s, p, o in ng.triples]
 
 
 def replace_note(ds: Dataset, old: NoteGraph | None, new: NoteGraph | None) -> None:

@@ -8,6 +8,7 @@ same function runs in this process: results are identical either way.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -58,3 +59,65 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
     finally:
         _work = None
     return [r for chunk in done for r in chunk]
+
+
+class ForkedError(Exception):
+    """The work run by :func:`run_forked` failed (its message says how) or its process died."""
+
+
+def _child(fn: Callable[[], Any], conn: Any) -> None:
+    import gc
+    import signal
+
+    gc.disable()  # a short-lived copy of a large process: a full collection would copy its every page
+    with contextlib.suppress(ValueError):  # the parent's signal handlers and event loop are not ours
+        signal.set_wakeup_fd(-1)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
+    try:
+        result: tuple[bool, Any] = (True, fn())
+    except BaseException as exc:  # reported to the parent, which raises it there
+        result = (False, f"{type(exc).__name__}: {exc}")
+    conn.send(result)
+    conn.close()
+
+
+def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.02) -> R | None:
+    """``fn()``, in a forked copy of this process that is killed as soon as ``stop()`` says yes
+    (asked every ``poll`` seconds, and before starting): the answer is then None.
+
+    The work may hold the interpreter for seconds at a time in one call (loading or writing a
+    large graph); in its own process it leaves this one free, and stopping it takes no longer
+    than killing it. What it changes in memory stays in the copy: only its result (pickled)
+    comes back. A process that is killed may leave files half written: the caller cleans up.
+    Where forking is not available, ``fn`` runs here and ``stop`` is asked only before it starts.
+    """
+    if stop():
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return fn()
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(fn, send), daemon=True)
+    process.start()
+    send.close()
+    try:
+        while not receive.poll(poll):
+            if stop():
+                return None
+            if not process.is_alive() and not receive.poll():
+                raise ForkedError(f"the work's process ended without an answer (exit code {process.exitcode})")
+        try:
+            ok, result = receive.recv()
+        except EOFError:
+            raise ForkedError(f"the work's process ended without an answer (exit code {process.exitcode})") from None
+    finally:
+        receive.close()
+        if process.is_alive():
+            process.kill()
+        process.join()
+        process.close()
+    if not ok:
+        raise ForkedError(result)
+    answer: R = result
+    return answer

@@ -263,12 +263,12 @@ class LiveSite:
                 self._announce(tuple(problems), pages_changed(written))  # pages reload while the rest is made
             finally:
                 gc.enable()
-            # what follows from the whole graph waits while notes are being saved: a save made
-            # meanwhile stops it between steps, and the next rebuild does it for both
+            # what follows from the whole graph is made in a copy of this process: a note saved
+            # meanwhile stops it at once, and the next rebuild does it for both
             finish = getattr(self.builder, "finish", None)
             if finish is not None and built:
                 try:
-                    later = await asyncio.to_thread(finish, self._outdated)
+                    later = await asyncio.to_thread(finish, self._outdated, forked=True)
                 except Exception as exc:
                     self._announce((*problems, f"the site could not be rebuilt: {exc}"))
                 else:
@@ -283,7 +283,7 @@ class LiveSite:
                 if measures is None:
                     measures = await asyncio.to_thread(_analytics, project)
                 if measures is not None:
-                    await self.endpoint.load([*graphs, measures], text)
+                    await self.endpoint.load([*graphs, measures], text, stop=self._outdated)
 
     def _announce(self, problems: tuple[str, ...], pages: frozenset[str] | None = None) -> None:
         """A new generation of the site: open pages showing one of ``pages`` reload (all of them

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,7 +227,7 @@ def update_site(
         if old.get(rel) == digest and prev.untouched(rel, len(data)):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.sdwiki-tmp")
+        tmp = _temporary(target)
         tmp.write_bytes(data)
         os.replace(tmp, target)
         changed.append(rel)
@@ -240,10 +240,23 @@ def update_site(
         else:
             (output / rel).unlink(missing_ok=True)
             changed.append(rel)
-    tmp = output / f"{MANIFEST}.sdwiki-tmp"
+    tmp = _temporary(output / MANIFEST)
     tmp.write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
     os.replace(tmp, output / MANIFEST)
     return WriteReport(len(manifest), written, tuple(changed))
+
+
+def discard_unfinished(output: Path, files: Iterable[str]) -> None:
+    """Remove what :func:`update_site` leaves when it is killed while writing ``files`` into
+    ``output``: their temporary files, and the manifest's. (A file it had already replaced is
+    newer than the manifest, so the next build does not trust it: see :class:`Previous`.)"""
+    for rel in (*files, MANIFEST):
+        _temporary(output / rel).unlink(missing_ok=True)
+
+
+def _temporary(target: Path) -> Path:
+    """Where :func:`update_site` writes ``target`` before moving it into place."""
+    return target.with_name(f".{target.name}.sdwiki-tmp")
 
 
 def _exchange(a: Path, b: Path) -> bool:

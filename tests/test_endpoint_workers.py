@@ -305,3 +305,50 @@ def test_a_worker_catches_up_with_what_changed(tmp_path: Path) -> None:
         got, want = (sorted(map(str, g.store.query(query))) for g in (caught_up, loaded))  # type: ignore[attr-defined]
         assert got == want, query
     assert not caught_up.catch_up(second.version + 1, second.path.parent)  # no such change: load it all
+
+
+def test_a_graph_stopped_while_written_is_never_seen_and_written_whole_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve`` writes the endpoint's next graph in a copy of its process, killed when a newer
+    note is saved. Queries keep the current graph; the next write takes the same version and
+    replaces the half-written files, so a worker catching up from the current graph holds what a
+    worker loading the new graph whole holds."""
+    from sdwiki import endpoint as endpoint_module
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    before = load_project(content).ordered_graphs()
+    note = content / "concepts" / "Anarchy.md"
+    note.write_text(note.read_text("utf-8").replace("The absence of", "The total absence of", 1), "utf-8")
+    after = [
+        g if g.path != "concepts/Anarchy.md" else n
+        for g, n in zip(before, load_project(content).ordered_graphs(), strict=True)
+    ]
+    endpoint = Endpoint(workers=1)
+    first = endpoint.update(before)
+    real_parts = endpoint_module.nquads_parts
+    stalled = tmp_path / "stalled"
+
+    def stalls_on_the_whole_graph(graphs: list[object], *args: object, **kwargs: object) -> tuple[str, str]:
+        if len(graphs) > 1:  # the delta is written; the whole graph never is
+            delta_path(first.path.parent, first.version + 1, ".nq").write_text("<a> <b> ", "utf-8")
+            stalled.touch()
+            time.sleep(60)
+        return real_parts(graphs, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(endpoint_module, "nquads_parts", stalls_on_the_whole_graph)
+    assert asyncio.run(endpoint.load(after, stop=stalled.exists)) is None
+    assert endpoint.snapshot == first and endpoint.pool.snapshot == first
+
+    monkeypatch.setattr(endpoint_module, "nquads_parts", real_parts)
+    second = asyncio.run(endpoint.load(after, stop=lambda: False))
+    assert second is not None and second.version == first.version + 1 and endpoint.snapshot == second
+    caught_up = _Graph("oxigraph", 10_000, 0)
+    caught_up.load(first.version, first.path)
+    assert caught_up.catch_up(second.version, second.path.parent)
+    loaded = _Graph("oxigraph", 10_000, 0)
+    loaded.load(second.version, second.path)
+    query = "SELECT * WHERE { GRAPH ?g { ?s ?p ?o } }"
+    got, want = (sorted(map(str, g.store.query(query))) for g in (caught_up, loaded))  # type: ignore[attr-defined]
+    assert got == want and any("total absence" in row for row in got)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -218,6 +219,49 @@ def test_work_left_for_later_can_stop_unwritten_and_run_again(tmp_path: Path) ->
     clean = tmp_path / "clean"
     SiteBuilder(search=False)(content, clean, Settings())
     assert _files(site) == _files(clean)
+
+
+def test_work_left_for_later_killed_while_writing_leaves_the_site_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve`` makes the whole-graph files in a copy of its process and kills it when a note is
+    saved meanwhile, even halfway through writing a file: the site keeps its last files and no
+    half-written one, and the work, done later, gives a clean build's site."""
+    from sdwiki import build
+
+    content, site = _vault(tmp_path)
+    builder = SiteBuilder(search=False, in_place=True, pages_first=True)
+    builder(content, site, Settings())
+    note = content / "concepts" / "Restraint.md"
+    note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
+    builder(content, site, Settings())
+    before = _files(site)
+    half = site / "data" / ".graph.nq.sdwiki-tmp"
+    real_update = build.update_site
+
+    def stalls_halfway(*args: object, **kwargs: object) -> object:  # runs in the copy only
+        half.write_bytes(b"<a> <b> ")
+        time.sleep(60)
+        raise AssertionError("not killed")
+
+    monkeypatch.setattr(build, "update_site", stalls_halfway)
+    assert builder.finish(half.exists, forked=True) is None
+    assert _files(site) == before and not [p for p in site.rglob("*") if ".sdwiki-tmp" in p.name]
+
+    monkeypatch.setattr(build, "update_site", real_update)
+    done = builder.finish(lambda: False, forked=True)
+    assert done is not None and "data/graph.nq" in done
+    clean = tmp_path / "clean"
+    SiteBuilder(search=False)(content, clean, Settings())
+    assert _files(site) == _files(clean)
+
+    def fails(*args: object, **kwargs: object) -> object:
+        raise OSError("no space left on device")
+
+    builder(content, site, Settings())  # a build with nothing new still leaves the work for later
+    monkeypatch.setattr(build, "update_site", fails)
+    with pytest.raises(build.BuildError, match="no space left on device"):
+        builder.finish(lambda: False, forked=True)
 
 
 CONTENT = Path(__file__).parent.parent / "content"

@@ -356,12 +356,12 @@ class HeldBuilder(SiteBuilder):
         super().__init__(search=False, in_place=True, pages_first=True)
         self.finished: list[tuple[str, ...] | None] = []
 
-    def finish(self, stop: Callable[[], bool] | None = None) -> tuple[str, ...] | None:
+    def finish(self, stop: Callable[[], bool] | None = None, forked: bool = False) -> tuple[str, ...] | None:
         if self.builds == 2 and not self.finished and stop is not None:  # the first save's
             deadline = time.monotonic() + 20
             while not stop() and time.monotonic() < deadline:
                 time.sleep(0.01)
-        done = super().finish(stop)
+        done = super().finish(stop, forked)
         if self.builds >= 2:
             self.finished.append(done)
         return done
