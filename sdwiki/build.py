@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
     from sdwiki.facts import LiveIndex
     from sdwiki.graph import GraphText
     from sdwiki.notes import Note
-    from sdwiki.pipeline import Project
+    from sdwiki.pipeline import Extracted, Project
     from sdwiki.reuse import PageMemo
     from sdwiki.site import Link, SavedQuery, Site, SiteInput
 
@@ -89,6 +89,12 @@ LATER = ("data/graph.nq", "data/graph.ttl", "data/graph.jsonld")
 """The whole-graph files (see :attr:`Rendering.later`), besides the saved queries' pages."""
 
 
+def _extracted() -> Extracted:
+    from sdwiki.pipeline import Extracted
+
+    return Extracted()
+
+
 def _analysis_memo() -> AnalysisMemo:
     from sdwiki.analytics import AnalysisMemo
 
@@ -140,7 +146,7 @@ class SiteBuilder:
         self.measures: NoteGraph | None = None
         """The network measures of the last successful build, as their named graph."""
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
-        self._extracted: dict[RelPath, tuple[object, NoteGraph]] = {}
+        self._extracted = _extracted()
         self._kept = Kept() if in_place else None
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -64,8 +65,11 @@ def to_json(diagnostics: Iterable[Diagnostic]) -> str:
     return json.dumps([asdict(d) for d in diagnostics], indent=2, ensure_ascii=False)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def printable_path(path: str) -> str:
     """A path safe to print on one line: control characters are escaped."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+    if _CONTROL.search(path):
         return path.encode("unicode_escape").decode("ascii")
     return path

@@ -134,7 +134,7 @@ class Note:
 
     @property
     def stem(self) -> str:
-        return PurePosixPath(self.path).stem
+        return _stem(self.path)
 
     @property
     def kind(self) -> str | None:
@@ -348,6 +348,11 @@ def _check_kinds(meta: dict[str, Value], key_lines: Mapping[str, int], shown: st
         if key in meta and meta[key] is not None and not isinstance(meta[key], str):
             line = key_lines.get(key, 1)
             diags.append(make(shown, line, 1, "bad-frontmatter", f"{key} must be text"))
+
+
+@lru_cache(maxsize=1 << 16)
+def _stem(path: str) -> str:
+    return PurePosixPath(path).stem
 
 
 def aliases(note: Note) -> list[str]:

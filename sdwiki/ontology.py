@@ -80,6 +80,7 @@ class Ontology:
 _PAREN = re.compile(r"\s*\(([^()]*)\)\s*$")
 
 
+@lru_cache(maxsize=4096)  # a few dozen headings recur in every note
 def heading_key(heading: str) -> str:
     """The key a heading is looked up by: parenthetical removed, case and spacing folded."""
     return " ".join(_PAREN.sub("", heading).casefold().split())

@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdflib import Dataset
@@ -60,27 +59,31 @@ def analyse(
     problems: list[Diagnostic],
     root: Path,
     base: str = DEFAULT_BASE,
-    extracted: dict[RelPath, tuple[object, NoteGraph]] | None = None,
+    extracted: Extracted | None = None,
 ) -> Project:
     """Link, name and extract. With ``extracted`` (kept by the caller between builds), a note whose
     bytes, links and corpus-wide names are as before keeps its graph instead of being read again;
-    the dictionary is left holding exactly this build's graphs."""
+    it is left holding exactly this build's graphs."""
     onto = load_ontology()
     corpus = build_corpus(notes, attachments)
     registry = build_registry(corpus, onto, base)
+    graphs: dict[RelPath, NoteGraph]
     if extracted is None:
         graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
     else:
         names = _naming(corpus, registry)
-        graphs, kept = {}, {}
+        if names != extracted.names:  # every note's graph may name things differently
+            extracted.graphs.clear()
+        graphs = {}
+        kept: dict[RelPath, tuple[tuple[str, object], NoteGraph]] = {}
         for p, n in corpus.notes.items():
-            inputs = (names, n.digest, corpus.resolved.get(p))
-            known = extracted.get(p)
+            inputs: tuple[str, object] = (n.digest, corpus.resolved.get(p))
+            known = extracted.graphs.get(p)
             graph = known[1] if known is not None and known[0] == inputs else extract(n, corpus, registry, onto)
             graphs[p] = graph
             kept[p] = (inputs, graph)
-        extracted.clear()
-        extracted.update(kept)
+        extracted.names = names
+        extracted.graphs = kept
     diags = [
         *problems,
         *corpus.all_diagnostics(),
@@ -90,23 +93,31 @@ def analyse(
     return Project(root, corpus, registry, onto, graphs, tuple(attachments), tuple(sorted(set(diags))))
 
 
-def _naming(corpus: Corpus, registry: Registry) -> str:
-    """A digest of every corpus-wide name a note's triples can depend on: how names resolve to
-    notes and attachments, note titles, IRIs and classes, and the thinker index. (The code and
-    the ontology cannot change within the process that keeps the graphs.)"""
+@dataclass
+class Extracted:
+    """What :func:`analyse` keeps between builds: the last build's note graphs, with what each
+    was made from (the note's bytes and links), and the corpus-wide names they were made with."""
+
+    names: tuple[object, ...] = ()
+    graphs: dict[RelPath, tuple[tuple[str, object], NoteGraph]] = field(default_factory=dict)
+
+
+def _naming(corpus: Corpus, registry: Registry) -> tuple[object, ...]:
+    """Every corpus-wide name a note's triples can depend on: how names resolve to notes and
+    attachments, note titles, IRIs and classes, and the thinker index. (The code and the ontology
+    cannot change within the process that keeps the graphs.) Compared as a whole, once a build."""
     index = corpus.index
-    parts = (
+    return (
         registry.base,
-        sorted(index.by_path.items()),
-        sorted(index.by_name.items()),
-        sorted(index.attachments_by_path.items()),
-        sorted((p, n.title) for p, n in corpus.notes.items()),
-        sorted(registry.note_iri.items()),
-        sorted(registry.note_class.items()),
-        sorted(registry.thinkers.items()),
-        sorted(registry.thinker_labels.items()),
+        index.by_path,
+        index.by_name,
+        index.attachments_by_path,
+        {p: n.title for p, n in corpus.notes.items()},
+        registry.note_iri,
+        registry.note_class,
+        registry.thinkers,
+        registry.thinker_labels,
     )
-    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def load_project(root: Path, base: str = DEFAULT_BASE, cache: Path | None = None) -> Project:

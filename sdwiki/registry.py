@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 from rdflib import URIRef
 
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.notes import Note, aliases
-from sdwiki.ontology import SD, Ontology
+from sdwiki.ontology import SD, Ontology, heading_key
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
 from sdwiki.types import DEFAULT_BASE, IRI, RelPath
@@ -28,6 +29,7 @@ _EMPH = re.compile(r"(\*\*|__|\*|_|`|~~)")
 _PAREN = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
 
 
+@lru_cache(maxsize=1 << 16)  # names recur across notes, and every build reads every note's names
 def plain(text: str) -> str:
     """Inline markdown as plain text: wikilinks become their shown text, emphasis is dropped."""
     text = _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
@@ -35,6 +37,7 @@ def plain(text: str) -> str:
     return " ".join(text.split())
 
 
+@lru_cache(maxsize=1 << 16)
 def key(name: str) -> str:
     return " ".join(plain(name).casefold().split())
 
@@ -115,10 +118,10 @@ def build_registry(corpus: Corpus, onto: Ontology, base: str = DEFAULT_BASE) -> 
             thinkers.setdefault(key(name), iri)
         by_surname[surname(note.title).casefold()].add(iri)
     # Thinkers named in Key Thinkers lists without a note of their own.
+    lists_thinkers = {k for k, mapping in onto.sections.items() if mapping.range == SD.Thinker}
     for note in corpus.notes.values():
         for section in note.sections:
-            mapping = onto.section(section.heading)
-            if mapping is None or mapping.range != SD.Thinker:
+            if heading_key(section.heading) not in lists_thinkers:
                 continue
             for block in section.blocks:
                 if block.kind != "item" or block.depth != 1:

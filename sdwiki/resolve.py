@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -51,6 +51,8 @@ class Index:
     by_name: Mapping[str, RelPath]
     """File name (stem), title and alias, case-folded, in that priority."""
     attachments_by_path: Mapping[str, RelPath]
+    found: dict[str, tuple[LinkKind, RelPath | None]] = field(default_factory=dict, compare=False, repr=False)
+    """Targets looked up so far (the same names are linked from many notes)."""
 
     @staticmethod
     def build(notes: Sequence[Note], attachments: Sequence[RelPath]) -> tuple[Index, list[Diagnostic]]:
@@ -60,7 +62,7 @@ class Index:
         titles: dict[str, RelPath] = {}
         alias_map: dict[str, RelPath] = {}
         for note in notes:  # notes are sorted by path, so the first wins deterministically
-            parts = PurePosixPath(_strip_md(note.path)).parts
+            parts = _strip_md(note.path).split("/")  # a note's path is relative, "/"-separated
             for i in range(len(parts)):
                 by_path.setdefault(_key("/".join(parts[i:])), note.path)
             stems.setdefault(_key(note.stem), note.path)
@@ -81,12 +83,18 @@ class Index:
         by_name: dict[str, RelPath] = {**alias_map, **titles, **stems}
         att: dict[str, RelPath] = {}
         for path in attachments:
-            parts = PurePosixPath(path).parts
-            for i in range(len(parts)):
-                att.setdefault(_key("/".join(parts[i:])), path)
+            segments = PurePosixPath(path).parts
+            for i in range(len(segments)):
+                att.setdefault(_key("/".join(segments[i:])), path)
         return Index(by_path, by_name, att), diags
 
     def lookup(self, target: str) -> tuple[LinkKind, RelPath | None]:
+        hit = self.found.get(target)
+        if hit is None:
+            hit = self.found[target] = self._lookup(target)
+        return hit
+
+    def _lookup(self, target: str) -> tuple[LinkKind, RelPath | None]:
         key = _key(target)
         # a path-qualified target is matched by path first; a title may contain "/" too
         lookups = (self.by_path, self.by_name) if "/" in key else (self.by_name, self.by_path)
@@ -124,7 +132,7 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = ()) -> 
     ordered = sorted(notes, key=lambda n: n.path)
     by_path = {n.path: n for n in ordered}
     index, diags = Index.build(ordered, attachments)
-    anchors = {n.path: ({h.key for h in n.headings}, n.block_ids) for n in ordered}
+    anchors: dict[RelPath, tuple[set[str], frozenset[str]]] = {}  # of the notes linked to with an anchor
     resolved: dict[RelPath, tuple[Resolved, ...]] = {}
     back: dict[RelPath, set[RelPath]] = defaultdict(set)
     embeds = nx.DiGraph()
@@ -149,7 +157,11 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = ()) -> 
                 )
             elif kind == "note" and target is not None:
                 if link.anchor:
-                    anchor_ok = _anchor_exists(link.anchor, *anchors[target])
+                    found = anchors.get(target)
+                    if found is None:
+                        linked = by_path[target]
+                        found = anchors[target] = ({h.key for h in linked.headings}, linked.block_ids)
+                    anchor_ok = _anchor_exists(link.anchor, *found)
                     if not anchor_ok:
                         what = "block" if link.anchor.startswith("^") else "heading"
                         diags.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 from slugify import slugify as _slugify
 
@@ -12,6 +13,7 @@ from sdwiki.types import Slug
 _VALID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
+@lru_cache(maxsize=1 << 16)  # names recur across notes, and every build makes every address again
 def slugify(text: str) -> Slug:
     """A readable, transliterated, lowercase slug; never empty, never containing ``/`` or ``.``.
 

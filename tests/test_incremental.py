@@ -153,7 +153,7 @@ def test_serve_style_builds_update_in_place_and_equal_clean_builds(tmp_path: Pat
     builder(content, site, Settings())
     assert site.stat().st_ino == folder  # the same folder, its files replaced one by one
     assert "Deciding not" in (site / "concept/restraint/index.html").read_text("utf-8")
-    assert len(builder._extracted) == 4  # one graph per note, the unchanged ones kept
+    assert len(builder._extracted.graphs) == 4  # one graph per note, the unchanged ones kept
     (content / "concepts" / "Spiral.md").unlink()
     before = set(_files(site))
     builder(content, site, Settings())
