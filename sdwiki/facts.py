@@ -175,11 +175,17 @@ class LiveIndex:
                 self._file(path, before, False, change)
             if after is not None:
                 self._file(path, after, True, change)
+        # a resource whose triples in every changed graph are as they were is indexed as it was
+        # (a hub, such as an era, is named by thousands of graphs: merging them again is the cost)
+        edits = [
+            (self._group(b) if b is not None else None, self._group(a) if a is not None else None)
+            for b, a in ((self.graphs.get(path), graphs.get(path)) for path in paths)
+        ]
         self.graphs = dict(graphs)
         out: dict[URIRef, dict[URIRef, list[Node]]] = dict(self.facts.out)
         into: dict[URIRef, dict[URIRef, list[URIRef]]] = dict(self.facts.into)
-        self._reindex(change.subjects, self._stated_in, out, graphs, forward=True)
-        self._reindex(change.objects, self._pointed_in, into, graphs, forward=False)  # type: ignore[arg-type]
+        self._reindex(_touched(change.subjects, edits, True), self._stated_in, out, graphs, forward=True)
+        self._reindex(_touched(change.objects, edits, False), self._pointed_in, into, graphs, forward=False)  # type: ignore[arg-type]
         live = {id(g) for g in graphs.values()}
         self._grouped = {k: v for k, v in self._grouped.items() if k in live}
         self.facts = Facts(out, into, set() if record else None)
@@ -198,7 +204,7 @@ class LiveIndex:
 
     def _reindex(
         self,
-        nodes: set[URIRef],
+        nodes: Iterable[URIRef],
         named_in: dict[URIRef, set[RelPath]],
         table: dict[URIRef, dict[URIRef, list[Node]]],
         graphs: Mapping[RelPath, NoteGraph],
@@ -241,6 +247,16 @@ class LiveIndex:
                     grouped.by_object[o].append((p, s))
             known = self._grouped[id(g)] = (g, grouped)
         return known[1]
+
+
+def _touched(nodes: set[URIRef], edits: list[tuple[_Grouped | None, _Grouped | None]], forward: bool) -> list[URIRef]:
+    """The ``nodes`` whose triples (as subject when ``forward``, else as object) differ in some
+    changed graph, before and after."""
+
+    def side(g: _Grouped | None, node: URIRef) -> object:
+        return None if g is None else (g.by_subject if forward else g.by_object).get(node)
+
+    return [n for n in nodes if any(side(before, n) != side(after, n) for before, after in edits)]
 
 
 @dataclass(frozen=True, slots=True)
