@@ -156,7 +156,7 @@ class SiteBuilder:
         cache = cache_dir(output)
         inputs: str | None = None
         try:
-            site_files = check_output(output, content)
+            site_files = check_output(output, content, files=not (self.in_place and self.builds))
         except WriteError as exc:
             raise BuildError(str(exc)) from exc
         code = stamp.code_digest()

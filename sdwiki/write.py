@@ -35,8 +35,11 @@ class WriteReport:
     """The files written or removed, when the site was updated in place (None: replaced whole)."""
 
 
-def check_output(output: Path, content: Path) -> dict[str, tuple[int, int]]:
-    """Refuse folders a build must never replace; the files of one it may replace (see :func:`scan`)."""
+def check_output(output: Path, content: Path, files: bool = True) -> dict[str, tuple[int, int]]:
+    """Refuse folders a build must never replace; the files of one it may replace (see :func:`scan`).
+
+    Without ``files``, only where the folder is is checked, not what it holds (``serve`` updating
+    the private site it built, where a scan of every file would cost more than the update)."""
     out = output.resolve()
     src = content.resolve()
     home = Path.home().resolve()
@@ -46,7 +49,7 @@ def check_output(output: Path, content: Path) -> dict[str, tuple[int, int]]:
         raise WriteError(f"{output}: refusing to build into the content folder, inside it, or above it")
     if out.exists() and not out.is_dir():
         raise WriteError(f"{output}: exists and is not a folder")
-    found = scan(out) if out.is_dir() else {}
+    found = scan(out) if files and out.is_dir() else {}
     if found:
         manifest = _read_manifest(out)
         if manifest is None:
