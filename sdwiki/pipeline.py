@@ -19,7 +19,7 @@ from sdwiki.notes import Note, discover, read_note
 from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
 from sdwiki.registry import DEFAULT_BASE, Registry, build_registry
-from sdwiki.resolve import Corpus, build_corpus
+from sdwiki.resolve import Corpus, Linking, build_corpus
 from sdwiki.types import RelPath
 
 
@@ -65,7 +65,7 @@ def analyse(
     bytes, links and corpus-wide names are as before keeps its graph instead of being read again;
     it is left holding exactly this build's graphs."""
     onto = load_ontology()
-    corpus = build_corpus(notes, attachments)
+    corpus = build_corpus(notes, attachments, extracted.linking if extracted is not None else None)
     registry = build_registry(corpus, onto, base)
     graphs: dict[RelPath, NoteGraph]
     if extracted is None:
@@ -96,10 +96,13 @@ def analyse(
 @dataclass
 class Extracted:
     """What :func:`analyse` keeps between builds: the last build's note graphs, with what each
-    was made from (the note's bytes and links), and the corpus-wide names they were made with."""
+    was made from (the note's bytes and links), the corpus-wide names they were made with, and
+    the notes' resolved links."""
 
     names: tuple[object, ...] = ()
     graphs: dict[RelPath, tuple[tuple[str, object], NoteGraph]] = field(default_factory=dict)
+    linking: Linking = field(default_factory=Linking)
+    """What resolving the links keeps (see :func:`sdwiki.resolve.build_corpus`)."""
 
 
 def _naming(corpus: Corpus, registry: Registry) -> tuple[object, ...]:

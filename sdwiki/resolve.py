@@ -8,7 +8,7 @@ target's headings and block ids. The index is built once; each link costs a few 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal
@@ -55,18 +55,22 @@ class Index:
     """Targets looked up so far (the same names are linked from many notes)."""
 
     @staticmethod
-    def build(notes: Sequence[Note], attachments: Sequence[RelPath]) -> tuple[Index, list[Diagnostic]]:
+    def build(
+        notes: Sequence[Note], attachments: Sequence[RelPath], names: Callable[[Note], _Names] | None = None
+    ) -> tuple[Index, list[Diagnostic]]:
+        """The index of ``notes`` (sorted by path: the first wins). ``names`` gives a note's keys
+        (:func:`_names`, or a memo of it)."""
+        names = names or _names
         diags: list[Diagnostic] = []
         by_path: dict[str, RelPath] = {}
         stems: dict[str, RelPath] = {}
         titles: dict[str, RelPath] = {}
         alias_map: dict[str, RelPath] = {}
-        for note in notes:  # notes are sorted by path, so the first wins deterministically
-            parts = _strip_md(note.path).split("/")  # a note's path is relative, "/"-separated
-            for i in range(len(parts)):
-                by_path.setdefault(_key("/".join(parts[i:])), note.path)
-            stems.setdefault(_key(note.stem), note.path)
-            title_key = _key(note.title)
+        for note in notes:
+            path_keys, stem_key, title_key, alias_keys = names(note)
+            for k in path_keys:
+                by_path.setdefault(k, note.path)
+            stems.setdefault(stem_key, note.path)
             owner = titles.setdefault(title_key, note.path)
             if owner != note.path:
                 diags.append(
@@ -78,8 +82,8 @@ class Index:
                         f"title {note.title!r} is also the title of {printable_path(owner)}",
                     )
                 )
-            for alias in aliases(note):
-                alias_map.setdefault(_key(alias), note.path)
+            for k in alias_keys:
+                alias_map.setdefault(k, note.path)
         by_name: dict[str, RelPath] = {**alias_map, **titles, **stems}
         att: dict[str, RelPath] = {}
         for path in attachments:
@@ -107,6 +111,34 @@ class Index:
         return "broken", None
 
 
+_Names = tuple[tuple[str, ...], str, str, tuple[str, ...]]
+"""A note's keys in the index: its path and every trailing sub-path, its file name, its title,
+its aliases (all case-folded)."""
+
+
+def _names(note: Note) -> _Names:
+    parts = _strip_md(note.path).split("/")  # a note's path is relative, "/"-separated
+    paths = tuple(_key("/".join(parts[i:])) for i in range(len(parts)))
+    return paths, _key(note.stem), _key(note.title), tuple(_key(a) for a in aliases(note))
+
+
+@dataclass
+class Linking:
+    """What :func:`build_corpus` keeps between builds (``serve``): each note's keys, the last
+    index (kept, with the lookups it answered, while no name changes), and each note's resolved
+    links with their problems."""
+
+    names: dict[int, tuple[Note, _Names]] = field(default_factory=dict)
+    index: Index | None = None
+    links: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]] = field(default_factory=dict)
+
+    def names_of(self, note: Note) -> _Names:
+        known = self.names.get(id(note))
+        if known is None or known[0] is not note:
+            known = self.names[id(note)] = (note, _names(note))
+        return known[1]
+
+
 @dataclass(frozen=True, slots=True)
 class Corpus:
     """All notes, with every link resolved and the problems found across notes."""
@@ -127,61 +159,85 @@ class Corpus:
         return sorted(own + list(self.diagnostics))
 
 
-def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = ()) -> Corpus:
-    """Index the notes and resolve every link (a pure function of its input)."""
+def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), memo: Linking | None = None) -> Corpus:
+    """Index the notes and resolve every link (a pure function of its input). ``memo`` (kept by
+    the caller between builds) makes only what an edit can change again: the links of the notes
+    that changed, and of notes linking to a heading or block of one, while no name changes."""
     ordered = sorted(notes, key=lambda n: n.path)
     by_path = {n.path: n for n in ordered}
-    index, diags = Index.build(ordered, attachments)
+    index, diags = Index.build(ordered, attachments, memo.names_of if memo is not None else None)
+    last: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]] = {}
+    if memo is not None:
+        live = {id(n) for n in ordered}
+        memo.names = {k: v for k, v in memo.names.items() if k in live}
+        if memo.index is not None and memo.index == index:  # no name changed: the same lookups
+            index, last = memo.index, memo.links
+        memo.index = index
+    changed = {p for p in by_path.keys() | last.keys() if p not in last or last[p][0] is not by_path.get(p)}
     anchors: dict[RelPath, tuple[set[str], frozenset[str]]] = {}  # of the notes linked to with an anchor
     resolved: dict[RelPath, tuple[Resolved, ...]] = {}
+    links: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]] = {}
     back: dict[RelPath, set[RelPath]] = defaultdict(set)
     embeds = nx.DiGraph()
     for note in ordered:
-        out: list[Resolved] = []
-        shown = printable_path(note.path)
-        for link in note.links:
-            if link.target:
-                kind, target = index.lookup(link.target)
-            else:
-                kind, target = "note", note.path  # [[#Heading]] within the note
-            anchor_ok = True
-            if kind == "broken":
+        known = last.get(note.path)
+        if known is not None and known[0] is note and not any(r.link.anchor and r.target in changed for r in known[1]):
+            out, problems = known[1], known[2]
+        else:
+            out, problems = _resolve(note, index, by_path, anchors)
+        links[note.path] = (note, out, problems)
+        resolved[note.path] = out
+        diags.extend(problems)
+        for r in out:
+            if r.kind == "note" and r.target is not None:
+                if r.target != note.path:
+                    back[r.target].add(note.path)
+                if r.link.embed:
+                    embeds.add_edge(note.path, r.target, link=r.link)
+    if memo is not None:
+        memo.links = links
+    diags.extend(_embed_cycles(embeds))
+    backlinks = {p: tuple(sorted(s)) for p, s in back.items()}
+    return Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))))
+
+
+def _resolve(
+    note: Note,
+    index: Index,
+    by_path: Mapping[RelPath, Note],
+    anchors: dict[RelPath, tuple[set[str], frozenset[str]]],
+) -> tuple[tuple[Resolved, ...], list[Diagnostic]]:
+    """Where each of the note's links goes, and the problems found."""
+    out: list[Resolved] = []
+    diags: list[Diagnostic] = []
+    shown = printable_path(note.path)
+    for link in note.links:
+        if link.target:
+            kind, target = index.lookup(link.target)
+        else:
+            kind, target = "note", note.path  # [[#Heading]] within the note
+        anchor_ok = True
+        if kind == "broken":
+            diags.append(make(shown, link.line, link.column, "broken-link", f"no note named {link.target!r}"))
+        elif kind == "note" and target is not None and link.anchor:
+            found = anchors.get(target)
+            if found is None:
+                linked = by_path[target]
+                found = anchors[target] = ({h.key for h in linked.headings}, linked.block_ids)
+            anchor_ok = _anchor_exists(link.anchor, *found)
+            if not anchor_ok:
+                what = "block" if link.anchor.startswith("^") else "heading"
                 diags.append(
                     make(
                         shown,
                         link.line,
                         link.column,
-                        "broken-link",
-                        f"no note named {link.target!r}",
+                        "broken-anchor",
+                        f"{printable_path(target)} has no {what} {link.anchor!r}",
                     )
                 )
-            elif kind == "note" and target is not None:
-                if link.anchor:
-                    found = anchors.get(target)
-                    if found is None:
-                        linked = by_path[target]
-                        found = anchors[target] = ({h.key for h in linked.headings}, linked.block_ids)
-                    anchor_ok = _anchor_exists(link.anchor, *found)
-                    if not anchor_ok:
-                        what = "block" if link.anchor.startswith("^") else "heading"
-                        diags.append(
-                            make(
-                                shown,
-                                link.line,
-                                link.column,
-                                "broken-anchor",
-                                f"{printable_path(target)} has no {what} {link.anchor!r}",
-                            )
-                        )
-                if target != note.path:
-                    back[target].add(note.path)
-                if link.embed:
-                    embeds.add_edge(note.path, target, link=link)
-            out.append(Resolved(link, kind, target, anchor_ok))
-        resolved[note.path] = tuple(out)
-    diags.extend(_embed_cycles(embeds))
-    backlinks = {p: tuple(sorted(s)) for p, s in back.items()}
-    return Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))))
+        out.append(Resolved(link, kind, target, anchor_ok))
+    return tuple(out), diags
 
 
 def _anchor_exists(anchor: str, headings: set[str], blocks: frozenset[str]) -> bool:

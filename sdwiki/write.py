@@ -216,10 +216,9 @@ def update_site(
     manifest: dict[str, str] = {}
     changed: list[str] = []
     for rel, item in items.items():
-        target = output / rel
-        if item is None:
+        if item is None:  # most files, on a rebuild: nothing is made of their path
             if rel not in old:
-                raise WriteError(f"{target}: the previous file to keep is gone")
+                raise WriteError(f"{output / rel}: the previous file to keep is gone")
             manifest[rel] = old[rel]
             continue
         if isinstance(item, Path) and rel in old and prev.copied(rel, item):
@@ -229,6 +228,7 @@ def update_site(
         digest = manifest[rel] = _digest(data)
         if old.get(rel) == digest and prev.untouched(rel, len(data)):
             continue
+        target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temporary(target)
         tmp.write_bytes(data)
