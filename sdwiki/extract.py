@@ -23,6 +23,7 @@ from sdwiki.registry import Registry, plain
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
+from sdwiki.terms import iri as make_iri
 from sdwiki.types import RelPath
 
 Triple = tuple[URIRef, URIRef, Node]
@@ -95,7 +96,7 @@ class _Extractor:
         return iri
 
     def local(self, owner: URIRef, cls: URIRef, name: str) -> URIRef:
-        return URIRef(f"{owner}/{self.onto.local_paths[cls]}/{slugify(name)}")
+        return make_iri(f"{owner}/{self.onto.local_paths[cls]}/{slugify(name)}")
 
     def named(self, cls: URIRef, label: str, owner: URIRef, block: Block | None) -> URIRef:
         """The resource an item names: a linked or same-named note, else one of class ``cls``."""
@@ -314,7 +315,7 @@ class _Extractor:
     ) -> None:
         if role is None and year is None:
             return
-        c = URIRef(f"{concept}/contribution/{thinker.rsplit('/', 1)[-1]}")
+        c = make_iri(f"{concept}/contribution/{thinker.rsplit('/', 1)[-1]}")
         who = self.label_of(thinker, thinker.rsplit("/", 1)[-1])
         detail = ", ".join(x for x in (role, year) if x)
         self.resource(c, SD.Contribution, f"{who} ({detail})", line)
@@ -352,7 +353,7 @@ class _Extractor:
             iri = self.local(self.subject, rng, label)
             n = 2
             while iri in seen:
-                iri = URIRef(f"{self.local(self.subject, rng, label)}-{n}")
+                iri = make_iri(f"{self.local(self.subject, rng, label)}-{n}")
                 n += 1
             seen.add(iri)
             self.resource(iri, rng, label, block.line)
@@ -384,12 +385,12 @@ class _Extractor:
                     f"{b.kind} in {section.heading!r} is not a step; kept as text",
                 )
         for n, steps in enumerate(sequences, start=1):
-            mech = URIRef(f"{self.subject}/mechanism" + ("" if n == 1 else f"-{n}"))
+            mech = make_iri(f"{self.subject}/mechanism" + ("" if n == 1 else f"-{n}"))
             self.resource(mech, SD.Mechanism, f"{self.note.title} mechanism", section.line)
             self.add(self.subject, mapping.prop, mech)
             previous: URIRef | None = None
             for pos, (label, line) in enumerate(steps, start=1):
-                step = URIRef(f"{mech}/step-{pos}")
+                step = make_iri(f"{mech}/step-{pos}")
                 self.resource(step, SD.MechanismStep, label, line)
                 self.add(mech, SD.step, step)
                 self.add(step, SD.position, Literal(pos))

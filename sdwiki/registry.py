@@ -19,6 +19,7 @@ from sdwiki.notes import Note, aliases
 from sdwiki.ontology import SD, Ontology, heading_key
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
+from sdwiki.terms import iri
 from sdwiki.types import DEFAULT_BASE, IRI, RelPath
 
 __all__ = ["DEFAULT_BASE", "Registry", "build_registry", "key", "plain", "surname"]
@@ -62,11 +63,11 @@ class Registry:
 
     def iri(self, path: str, name: str) -> URIRef:
         """A global IRI ``{base}{path}/{slug}``; text only ever enters through :func:`slugify`."""
-        return URIRef(IRI(f"{self.base}{path}/{slugify(name)}"))
+        return iri(IRI(f"{self.base}{path}/{slugify(name)}"))
 
     def graph_iri(self, rel: RelPath) -> URIRef:
         parts = PurePosixPath(rel[:-3] if rel.lower().endswith(".md") else rel).parts
-        return URIRef(self.base + "graph/" + "/".join(slugify(p) for p in parts))
+        return iri(self.base + "graph/" + "/".join(slugify(p) for p in parts))
 
     def thinker(self, name: str) -> tuple[URIRef, str]:
         """The thinker a name refers to, and the label to give it."""
@@ -87,24 +88,24 @@ def build_registry(corpus: Corpus, onto: Ontology, base: str = DEFAULT_BASE) -> 
         note_class[path] = cls
         segment = onto.iri_paths.get(cls, "concept")
         slug = slugify(note.title)
-        iri = URIRef(f"{base}{segment}/{slug}")
+        address = iri(f"{base}{segment}/{slug}")
         n = 2
-        while iri in iri_note:
-            iri = URIRef(f"{base}{segment}/{slug}-{n}")
+        while address in iri_note:
+            address = iri(f"{base}{segment}/{slug}-{n}")
             n += 1
         if n > 2:
-            other = printable_path(iri_note[URIRef(f"{base}{segment}/{slug}")])
+            other = printable_path(iri_note[iri(f"{base}{segment}/{slug}")])
             diags.append(
                 make(
                     printable_path(path),
                     note.title_line,
                     1,
                     "slug-collision",
-                    f"{note.title!r} has the same address as {other}; using {iri.rsplit('/', 1)[1]}",
+                    f"{note.title!r} has the same address as {other}; using {address.rsplit('/', 1)[1]}",
                 )
             )
-        note_iri[path] = iri
-        iri_note[iri] = path
+        note_iri[path] = address
+        iri_note[address] = path
 
     thinkers: dict[str, URIRef] = {}
     labels: dict[URIRef, str] = {}
@@ -112,11 +113,11 @@ def build_registry(corpus: Corpus, onto: Ontology, base: str = DEFAULT_BASE) -> 
     for path, note in sorted(corpus.notes.items()):
         if note_class[path] != SD.Thinker:
             continue
-        iri = note_iri[path]
-        labels[iri] = note.title
+        own = note_iri[path]
+        labels[own] = note.title
         for name in [note.title, *aliases(note)]:
-            thinkers.setdefault(key(name), iri)
-        by_surname[surname(note.title).casefold()].add(iri)
+            thinkers.setdefault(key(name), own)
+        by_surname[surname(note.title).casefold()].add(own)
     # Thinkers named in Key Thinkers lists without a note of their own.
     lists_thinkers = {k for k, mapping in onto.sections.items() if mapping.range == SD.Thinker}
     for note in corpus.notes.values():
@@ -130,10 +131,10 @@ def build_registry(corpus: Corpus, onto: Ontology, base: str = DEFAULT_BASE) -> 
                 name = plain(m.group(1) if m else block.text)
                 if not name or key(name) in thinkers:
                     continue
-                iri = URIRef(f"{base}thinker/{slugify(name)}")
-                thinkers[key(name)] = iri
-                labels.setdefault(iri, name)
-                by_surname[surname(name).casefold()].add(iri)
+                thinker = iri(f"{base}thinker/{slugify(name)}")
+                thinkers[key(name)] = thinker
+                labels.setdefault(thinker, name)
+                by_surname[surname(name).casefold()].add(thinker)
     for sname, iris in by_surname.items():
         if len(iris) == 1 and sname and sname not in thinkers:
             thinkers[sname] = next(iter(iris))

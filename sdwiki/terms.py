@@ -50,3 +50,19 @@ SKOS = Vocab(str(_SKOS))
 DCTERMS = Vocab(str(_DCTERMS))
 FOAF = Vocab(str(_FOAF))
 PROV = Vocab(str(_PROV))
+
+
+_IRIS: dict[str, URIRef] = {}
+
+
+def iri(text: str) -> URIRef:
+    """The one :class:`URIRef` object for the IRI ``text`` (plain text, not a term).
+
+    rdflib compares terms in Python; a dictionary keyed by terms compares a key with what is
+    looked up only when they are different objects. Resources named by many notes (an era, a
+    thinker) are looked up millions of times in a build: made here, each is one object, found by
+    identity."""
+    found = _IRIS.get(text)
+    if found is None:
+        found = _IRIS[text] = URIRef(text)
+    return found
