@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from sdwiki import stamp
 from sdwiki.parallel import default_jobs, fork_map
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
 
 _NAMES_GRAPHS = re.compile(r"\b(GRAPH|FROM)\b", re.IGNORECASE)
 STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
+SCRATCH = "whole-graph"
+"""Where the whole-graph files are written before they are copied into the site (in the cache folder)."""
 ANALYSIS = "analysis.pickle"
 """The network analysis of the last build, in the cache folder (see :func:`sdwiki.analytics.read_memo`)."""
 
@@ -77,10 +80,11 @@ class Rendering:
     """The key of each entity page and data file (see :class:`sdwiki.site.Rendered`)."""
     measures: NoteGraph
     """The network measures, as their named graph."""
-    later: Callable[[Callable[[], bool]], dict[str, bytes] | None] | None = None
+    later: Callable[[Callable[[], bool]], dict[str, bytes | Path] | None] | None = None
     """When the build was asked to show pages first: makes the files left for later (the saved
     queries' pages and the whole-graph files), which stay as the last build left them until then.
-    Its argument says whether to stop: it is asked between steps, and a stop returns None."""
+    Its argument says whether to stop: it is asked between steps, and a stop returns None. The
+    whole-graph files come as paths, to be copied."""
     later_files: tuple[str, ...] = ()
     """The files :attr:`later` makes."""
 
@@ -180,7 +184,9 @@ class SiteBuilder:
 
             memo = read_memo(cache / ANALYSIS, code)
         known = memo.key if memo is not None else None
-        made = render_files(project, settings, self.timings, self.jobs, previous, code, self._kept, pages_first, memo)
+        made = render_files(
+            project, settings, self.timings, self.jobs, previous, code, self._kept, pages_first, memo, cache / SCRATCH
+        )
         files, copies = made.files, made.copies
         self.kept = sum(data is None for data in files.values())
         keep = ("pagefind/",) if self.search == "first" and not index else ()
@@ -254,13 +260,19 @@ class SiteBuilder:
     ) -> tuple[str, ...] | None:
         assert made.later is not None
         files: dict[str, bytes | None] = dict.fromkeys(made.files)
+        copies: dict[str, Path | None] = dict.fromkeys(made.copies)
         more = made.later(stop)
         if more is None or stop():
             return None
-        files.update(more)
+        for rel, item in more.items():
+            if isinstance(item, Path):
+                copies[rel] = item
+                files.pop(rel, None)
+            else:
+                files[rel] = item
         try:
             with self.timings.stage("write"):
-                report = update_site(output, files, dict.fromkeys(made.copies), keep=keep)
+                report = update_site(output, files, copies, keep=keep)
         except (OSError, WriteError) as exc:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         return report.changed or ()
@@ -326,13 +338,15 @@ def render_files(
     kept: Kept | None = None,
     pages_first: bool = False,
     memo: AnalysisMemo | None = None,
+    scratch: Path | None = None,
 ) -> Rendering:
     """Every file of the site (see :class:`Rendering`). ``code`` (:func:`sdwiki.stamp.code_digest`)
     is part of every page's key; ``kept`` is what ``serve``'s builder keeps between builds. With
     ``pages_first``, the files that only follow from the whole graph are left to
-    :attr:`Rendering.later` when the ``previous`` site has them."""
+    :attr:`Rendering.later` when the ``previous`` site has them. The whole-graph files are
+    written into ``scratch`` and copied from there (None: they are made in memory)."""
     from sdwiki.analytics import analyse
-    from sdwiki.export import dump
+    from sdwiki.export import dump_to
     from sdwiki.facts import LiveIndex
     from sdwiki.graph import keep_text, load_nquads_until, nquads_parts
     from sdwiki.pipeline import analytics_graph
@@ -367,42 +381,45 @@ def render_files(
         with t.stage("graph files"):
             keep_text(graphs, kept.text)
 
-    def whole_graph(stop: Callable[[], bool] = lambda: False) -> dict[str, bytes] | None:
-        out: dict[str, bytes] = {}
+    def whole_graph(stop: Callable[[], bool] = lambda: False) -> dict[str, bytes | Path] | None:
+        out: dict[str, bytes | Path] = {}
         with t.stage("graph files"):
             named, default = nquads_parts(graphs, known=kept.text if kept is not None else None)
+            # the named graphs only: the default graph is their merge, which a store makes on loading
+            # (the in-browser editor does), and written out it would double the file
+            out["data/graph.nq"] = _written(scratch, "graph.nq", partial(_write_text, text=named))
         if stop():
             return None
         with t.stage("saved queries"):
             # queries that never name a graph see only the default graph: half the quads to load
-            graphs_named = any(_NAMES_GRAPHS.search(q.text) for q in queries)
-            ds = load_nquads_until(named + default if graphs_named else default, stop)
-            del default  # hundreds of megabytes for a large wiki: let go as soon as loaded
+            texts = [named, default] if any(_NAMES_GRAPHS.search(q.text) for q in queries) else [default]
+            del named, default  # hundreds of megabytes for a large wiki: each let go once loaded
+            ds = load_nquads_until(texts, stop)
             if ds is None or stop():
                 return None
             data.query_results.update(_query_results(ds, site, queries))
             out.update(site.query_pages())
         with t.stage("graph files"):
-            # the named graphs only: the default graph is their merge, which a store makes on loading
-            # (the in-browser editor does), and written out it would double the file
-            out["data/graph.nq"] = named.encode("utf-8")
-            del named
             store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface
             for fmt in ("ttl", "jsonld"):
                 if stop():
                     return None
-                out[f"data/graph.{fmt}"] = dump(store, fmt)
+                out[f"data/graph.{fmt}"] = _written(scratch, f"graph.{fmt}", partial(dump_to, store, fmt))
         return out
 
     later = [*LATER, *(query_page(q) for q in queries)]
     wait = pages_first and previous is not None and all(p in previous.manifest for p in later)
+    copies: dict[str, Path] = {}
     if wait:
         files.update(dict.fromkeys(LATER))
     else:
         made = whole_graph()
         assert made is not None  # nothing stops it
-        files.update(made)
-    copies: dict[str, Path] = {}
+        for rel, item in made.items():
+            if isinstance(item, Path):
+                copies[rel] = item
+            else:
+                files[rel] = item
     tdir = templates_dir()
     for name in STATIC:
         copies[f"assets/{name}"] = tdir / name
@@ -412,6 +429,25 @@ def render_files(
     for attachment in project.attachments:
         copies[site.attachment_path(attachment)] = project.root / attachment
     return Rendering(files, copies, site.keys, measures, whole_graph if wait else None, tuple(later) if wait else ())
+
+
+def _written(scratch: Path | None, name: str, write: Callable[[BinaryIO], None]) -> bytes | Path:
+    """What ``write`` writes: a file in ``scratch`` (kept out of memory), or bytes without one."""
+    if scratch is None:
+        buffer = io.BytesIO()
+        write(buffer)
+        return buffer.getvalue()
+    scratch.mkdir(parents=True, exist_ok=True)
+    path = scratch / name
+    with path.open("wb") as f:
+        write(f)
+    return path
+
+
+def _write_text(f: BinaryIO, text: str, step: int = 1 << 24) -> None:
+    """``text`` as UTF-8, encoded a step at a time (never a second copy of a large text)."""
+    for start in range(0, len(text), step):
+        f.write(text[start : start + step].encode("utf-8"))
 
 
 def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:

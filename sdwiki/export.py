@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
@@ -56,16 +57,25 @@ def dump(store: Any, fmt: str) -> bytes:
     """The default graph (``ttl``, ``jsonld``) or every named graph (``trig``) of a pyoxigraph store,
     written by Oxigraph's serialisers: an order of its own, the same for a store loaded in one go
     from the same text (a store updated step by step may list the same triples in another order)."""
+    out = io.BytesIO()
+    dump_to(store, fmt, out)
+    return out.getvalue()
+
+
+def dump_to(store: Any, fmt: str, output: BinaryIO) -> None:
+    """:func:`dump`, written to ``output`` as Oxigraph makes it (a large graph is never in memory whole)."""
     import pyoxigraph as ox
 
     prefixes = {p: str(ns) for p, ns in PREFIXES.items()}
     if fmt == "ttl":
-        return bytes(store.dump(format=ox.RdfFormat.TURTLE, from_graph=ox.DefaultGraph(), prefixes=prefixes))
-    if fmt == "jsonld":
-        return bytes(store.dump(format=ox.RdfFormat.JSON_LD, from_graph=ox.DefaultGraph())) + b"\n"
-    if fmt == "trig":
-        return bytes(store.dump(format=ox.RdfFormat.TRIG, prefixes=prefixes))
-    raise ValueError(f"unknown format {fmt!r}")
+        store.dump(output, format=ox.RdfFormat.TURTLE, from_graph=ox.DefaultGraph(), prefixes=prefixes)
+    elif fmt == "jsonld":
+        store.dump(output, format=ox.RdfFormat.JSON_LD, from_graph=ox.DefaultGraph())
+        output.write(b"\n")
+    elif fmt == "trig":
+        store.dump(output, format=ox.RdfFormat.TRIG, prefixes=prefixes)
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
 
 
 _LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

@@ -49,26 +49,31 @@ CHUNK = 32 * 1024 * 1024
 
 def load_nquads(text: str) -> Dataset:
     """An Oxigraph-backed dataset from N-Quads text (as written by :func:`nquads`)."""
-    ds = load_nquads_until(text, lambda: False)
+    ds = load_nquads_until([text], lambda: False)
     assert ds is not None  # nothing stops it
     return ds
 
 
-def load_nquads_until(text: str, stop: Callable[[], bool]) -> Dataset | None:
-    """:func:`load_nquads`, in steps of whole lines (the store is the same as if loaded at once).
-    ``stop`` is asked between steps: if it says yes, loading ends and the answer is None."""
+def load_nquads_until(texts: list[str], stop: Callable[[], bool]) -> Dataset | None:
+    """:func:`load_nquads` of the texts one after the other, in steps of whole lines (the store
+    is the same as if their concatenation were loaded at once). Each text is taken out of the
+    list once loaded, so that it can be let go. ``stop`` is asked between steps: if it says
+    yes, loading ends and the answer is None."""
     import pyoxigraph as ox
 
     ds = new_dataset("oxigraph")
     store = ds.store._inner  # type: ignore[attr-defined]
-    start = 0
-    while start < len(text):
-        if stop():
-            return None
-        end = text.find("\n", start + CHUNK)
-        end = len(text) if end < 0 else end + 1
-        store.load(text[start:end].encode("utf-8"), format=ox.RdfFormat.N_QUADS)
-        start = end
+    while texts:
+        text = texts[0]
+        start = 0
+        while start < len(text):
+            if stop():
+                return None
+            end = text.find("\n", start + CHUNK)
+            end = len(text) if end < 0 else end + 1
+            store.load(text[start:end].encode("utf-8"), format=ox.RdfFormat.N_QUADS)
+            start = end
+        del texts[0], text
     return ds
 
 

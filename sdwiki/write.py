@@ -88,6 +88,12 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _file_digest(path: Path) -> str:
+    """:func:`_digest` of a file's bytes, read in steps."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 class Previous:
     """The site the last build left, as far as this build may keep its files."""
 
@@ -164,15 +170,18 @@ def write_site(
             digests[rel] = old[rel]
             os.link(output / rel, target)
             continue
-        data = item if isinstance(item, bytes) else item.read_bytes()
-        digest = digests[rel] = _digest(data)
-        if old.get(rel) == digest and prev.untouched(rel, len(data)):
+        digest = digests[rel] = _digest(item) if isinstance(item, bytes) else _file_digest(item)
+        size = len(item) if isinstance(item, bytes) else item.stat().st_size
+        if old.get(rel) == digest and prev.untouched(rel, size):
             try:
                 os.link(output / rel, target)
                 continue
             except OSError:
                 pass
-        target.write_bytes(data)
+        if isinstance(item, bytes):
+            target.write_bytes(item)
+        else:  # copied as it is, never whole in memory (the whole-graph files are large)
+            shutil.copyfile(item, target)
         written += 1
     for rel in sorted(old):
         if rel.startswith(keep) and keep and rel not in items and (output / rel).is_file():
@@ -224,14 +233,17 @@ def update_site(
         if isinstance(item, Path) and rel in old and prev.copied(rel, item):
             manifest[rel] = old[rel]
             continue
-        data = item if isinstance(item, bytes) else item.read_bytes()
-        digest = manifest[rel] = _digest(data)
-        if old.get(rel) == digest and prev.untouched(rel, len(data)):
+        digest = manifest[rel] = _digest(item) if isinstance(item, bytes) else _file_digest(item)
+        size = len(item) if isinstance(item, bytes) else item.stat().st_size
+        if old.get(rel) == digest and prev.untouched(rel, size):
             continue
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temporary(target)
-        tmp.write_bytes(data)
+        if isinstance(item, bytes):
+            tmp.write_bytes(item)
+        else:
+            shutil.copyfile(item, tmp)
         os.replace(tmp, target)
         changed.append(rel)
     written = len(changed)

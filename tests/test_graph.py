@@ -233,9 +233,13 @@ def test_loading_in_steps_gives_the_store_loading_at_once_gives(monkeypatch: pyt
     whole.load(text.encode("utf-8"), format=ox.RdfFormat.N_QUADS)
     monkeypatch.setattr(graph, "CHUNK", 4096)
     asked: list[int] = []
-    assert load_nquads_until(text, lambda: len(asked) > 3 or bool(asked.append(1))) is None  # stopped
+    assert load_nquads_until([text], lambda: len(asked) > 3 or bool(asked.append(1))) is None  # stopped
     assert len(asked) == 4
     stepped = load_nquads(text).store._inner  # type: ignore[attr-defined]
     assert len(text) // 4096 > 10 and len(stepped) == len(whole)
+    middle = text.index("\n", len(text) // 2) + 1
+    texts = [text[:middle], text[middle:]]  # as the builder loads the named graphs, then the default graph
+    parts = load_nquads_until(texts, lambda: False)
+    assert parts is not None and texts == []  # each text let go once loaded
     for fmt in ("ttl", "jsonld", "trig"):
-        assert dump(stepped, fmt) == dump(whole, fmt)
+        assert dump(stepped, fmt) == dump(whole, fmt) == dump(parts.store._inner, fmt)  # type: ignore[attr-defined]
