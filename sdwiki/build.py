@@ -93,12 +93,6 @@ LATER = ("data/graph.nq", "data/graph.ttl", "data/graph.jsonld")
 """The whole-graph files (see :attr:`Rendering.later`), besides the saved queries' pages."""
 
 
-def _extracted() -> Extracted:
-    from sdwiki.pipeline import Extracted
-
-    return Extracted()
-
-
 def _analysis_memo() -> AnalysisMemo:
     from sdwiki.analytics import AnalysisMemo
 
@@ -150,7 +144,7 @@ class SiteBuilder:
         self.measures: NoteGraph | None = None
         """The network measures of the last successful build, as their named graph."""
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
-        self._extracted = _extracted()
+        self._extracted: Extracted | None = None  # made on the first build: importing it is not quick
         self._kept = Kept() if in_place else None
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
@@ -283,7 +277,7 @@ class SiteBuilder:
 
     def _read(self, content: Path, output: Path, settings: Settings) -> Project:
         from sdwiki.notes import discover
-        from sdwiki.pipeline import ContentError, analyse
+        from sdwiki.pipeline import ContentError, Extracted, analyse
 
         if not content.is_dir():
             raise ContentError(f"{content}: content folder not found")
@@ -291,6 +285,8 @@ class SiteBuilder:
             paths, attachments, problems = discover(content)
             notes = self._read_notes(content, output, paths)
         with self.timings.stage("link + extract"):
+            if self._extracted is None:
+                self._extracted = Extracted()
             notes_read = [n for _, n in notes.values()]
             return analyse(notes_read, attachments, problems, content, settings.base_iri, self._extracted)
 

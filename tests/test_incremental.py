@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +40,26 @@ def test_a_build_with_nothing_to_do_leaves_the_site_alone(tmp_path: Path) -> Non
     assert "(0 changed)" in again and again.split(" in ")[1].split(": ")[1] == first.split(" in ")[1].split(": ")[1]
     assert site.stat().st_ino == folder
     assert {p: p.stat().st_mtime_ns for p in site.rglob("*")} == stats
+
+
+def test_a_build_with_nothing_to_do_imports_nothing_heavy(tmp_path: Path) -> None:
+    """"Up to date" is answered before the parser, the graph library or the pipeline is imported:
+    the command's start-up is most of its time."""
+    content, site = _vault(tmp_path)
+    probe = (
+        "import sys\n"
+        "from sdwiki.cli import main\n"
+        "try:\n"
+        f"    main(['build', {str(content)!r}, '-o', {str(site)!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('rdflib', 'markdown_it', 'networkx', 'jinja2', 'sdwiki.pipeline')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)  # a real build
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "up to date" in done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_any_change_to_the_inputs_means_a_real_build(tmp_path: Path) -> None:
@@ -153,6 +175,7 @@ def test_serve_style_builds_update_in_place_and_equal_clean_builds(tmp_path: Pat
     builder(content, site, Settings())
     assert site.stat().st_ino == folder  # the same folder, its files replaced one by one
     assert "Deciding not" in (site / "concept/restraint/index.html").read_text("utf-8")
+    assert builder._extracted is not None
     assert len(builder._extracted.graphs) == 4  # one graph per note, the unchanged ones kept
     (content / "concepts" / "Spiral.md").unlink()
     before = set(_files(site))
