@@ -43,7 +43,7 @@ def test_a_build_with_nothing_to_do_leaves_the_site_alone(tmp_path: Path) -> Non
 
 
 def test_a_build_with_nothing_to_do_imports_nothing_heavy(tmp_path: Path) -> None:
-    """"Up to date" is answered before the parser, the graph library or the pipeline is imported:
+    """The answer "up to date" comes before the parser, the graph library or the pipeline is imported:
     the command's start-up is most of its time."""
     content, site = _vault(tmp_path)
     probe = (
