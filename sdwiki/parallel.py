@@ -1,9 +1,15 @@
-"""Work spread over the machine's cores: forked worker processes that inherit the build's memory.
+"""Work in forked processes that inherit the build's memory.
 
-Workers are forked after everything they need is in memory (the notes, the graph index, the
-analytics), so they receive only small work items (file paths, IRIs) and send back results. Where
-forking is unsafe (another thread is running, as in ``serve``) or not worth it (little work), the
-same function runs in this process: results are identical either way.
+:func:`fork_map` spreads work over the machine's cores. Workers are forked after everything
+they need is in memory (the notes, the graph index, the analytics), so they receive only small
+work items (file paths, IRIs) and send back results. Where forking is unsafe (another thread is
+running, as in ``serve``) or not worth it (little work), the same function runs in this
+process: results are identical either way.
+
+:func:`run_forked` runs one piece of work in a copy of this process that can be killed at any
+moment (``serve``'s follow-up work after a save). The copy runs only that function, with its
+collector and the parent's signal handlers off, and exits without returning to the caller's
+threads or event loop, so forking it from a threaded server is safe.
 """
 
 from __future__ import annotations
@@ -102,14 +108,13 @@ def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.02
     process.start()
     send.close()
     try:
-        while not receive.poll(poll):
+        while not receive.poll(poll):  # a copy that dies unanswered closes the pipe: poll says yes
             if stop():
                 return None
-            if not process.is_alive() and not receive.poll():
-                raise ForkedError(f"the work's process ended without an answer (exit code {process.exitcode})")
         try:
             ok, result = receive.recv()
         except EOFError:
+            process.join()
             raise ForkedError(f"the work's process ended without an answer (exit code {process.exitcode})") from None
     finally:
         receive.close()
