@@ -88,10 +88,21 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    """:func:`_digest` of a file's bytes, read in steps."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def _measure(item: bytes | Path) -> tuple[str, int]:
+    """The digest and size of a file to write: bytes, or a file to copy (read in steps)."""
+    if isinstance(item, bytes):
+        return _digest(item), len(item)
+    with item.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest(), os.fstat(f.fileno()).st_size
+
+
+def _put(item: bytes | Path, target: Path) -> None:
+    """Write ``item`` at ``target``: bytes, or a file copied as it is, never whole in memory
+    (the whole-graph files are large)."""
+    if isinstance(item, bytes):
+        target.write_bytes(item)
+    else:
+        shutil.copyfile(item, target)
 
 
 class Previous:
@@ -170,18 +181,15 @@ def write_site(
             digests[rel] = old[rel]
             os.link(output / rel, target)
             continue
-        digest = digests[rel] = _digest(item) if isinstance(item, bytes) else _file_digest(item)
-        size = len(item) if isinstance(item, bytes) else item.stat().st_size
+        digest, size = _measure(item)
+        digests[rel] = digest
         if old.get(rel) == digest and prev.untouched(rel, size):
             try:
                 os.link(output / rel, target)
                 continue
             except OSError:
                 pass
-        if isinstance(item, bytes):
-            target.write_bytes(item)
-        else:  # copied as it is, never whole in memory (the whole-graph files are large)
-            shutil.copyfile(item, target)
+        _put(item, target)
         written += 1
     for rel in sorted(old):
         if rel.startswith(keep) and keep and rel not in items and (output / rel).is_file():
@@ -233,17 +241,14 @@ def update_site(
         if isinstance(item, Path) and rel in old and prev.copied(rel, item):
             manifest[rel] = old[rel]
             continue
-        digest = manifest[rel] = _digest(item) if isinstance(item, bytes) else _file_digest(item)
-        size = len(item) if isinstance(item, bytes) else item.stat().st_size
+        digest, size = _measure(item)
+        manifest[rel] = digest
         if old.get(rel) == digest and prev.untouched(rel, size):
             continue
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temporary(target)
-        if isinstance(item, bytes):
-            tmp.write_bytes(item)
-        else:
-            shutil.copyfile(item, tmp)
+        _put(item, tmp)
         os.replace(tmp, target)
         changed.append(rel)
     written = len(changed)
