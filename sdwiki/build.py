@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import subprocess
@@ -80,14 +79,17 @@ class Rendering:
     """The key of each entity page and data file (see :class:`sdwiki.site.Rendered`)."""
     measures: NoteGraph
     """The network measures, as their named graph."""
-    later: Callable[[Callable[[], bool]], dict[str, bytes | Path] | None] | None = None
+    later: Callable[[Callable[[], bool]], WholeGraph | None] | None = None
     """When the build was asked to show pages first: makes the files left for later (the saved
     queries' pages and the whole-graph files), which stay as the last build left them until then.
-    Its argument says whether to stop: it is asked between steps, and a stop returns None. The
-    whole-graph files come as paths, to be copied."""
+    Its argument says whether to stop: it is asked between steps, and a stop returns None."""
     later_files: tuple[str, ...] = ()
     """The files :attr:`later` makes."""
 
+
+WholeGraph = tuple[dict[str, bytes], dict[str, Path]]
+"""What follows from the whole graph: the saved queries' pages, and the whole-graph files (written
+to the cache folder, to be copied into the site)."""
 
 LATER = ("data/graph.nq", "data/graph.ttl", "data/graph.jsonld")
 """The whole-graph files (see :attr:`Rendering.later`), besides the saved queries' pages."""
@@ -129,10 +131,9 @@ class SiteBuilder:
         (the saved queries' pages, ``data/graph.*``) to :meth:`finish`: a saved note shows at once."""
         self.changed: tuple[str, ...] | None = None
         """The files the last build wrote or removed (None: it replaced the whole site)."""
-        self._later: Callable[[Callable[[], bool]], tuple[str, ...] | None] | None = None
-        self._output: Path | None = None
-        self._later_files: tuple[str, ...] = ()
-        """Where the work left for later writes, and the files it may write."""
+        self._later: tuple[Path, Rendering, tuple[str, ...]] | None = None
+        """What the last build left for later (see ``pages_first``): the site, the rendering, and
+        the prefixes of the files the site keeps."""
         self.jobs = default_jobs() if jobs is None else jobs
         """Worker processes for reading and rendering (1: all in this process)."""
         self.kept = 0
@@ -179,7 +180,7 @@ class SiteBuilder:
             memo = read_memo(cache / ANALYSIS, code)
         known = memo.key if memo is not None else None
         made = render_files(
-            project, settings, self.timings, self.jobs, previous, code, self._kept, pages_first, memo, cache / SCRATCH
+            project, settings, cache / SCRATCH, self.timings, self.jobs, previous, code, self._kept, pages_first, memo
         )
         files, copies = made.files, made.copies
         self.kept = sum(data is None for data in files.values())
@@ -212,8 +213,7 @@ class SiteBuilder:
         self.measures = made.measures
         self.changed = report.changed
         if made.later is not None:
-            self._later = partial(self._write_later, output, made, keep)
-            self._output, self._later_files = output, made.later_files
+            self._later = (output, made, keep)
         return _report("built", counts, report.written, time.perf_counter() - start)
 
     @property
@@ -233,18 +233,18 @@ class SiteBuilder:
         later, self._later = self._later, None
         if later is None:
             return ()
+        output, made, keep = later
         if forked and stop is not None:
             from sdwiki.parallel import ForkedError, run_forked
 
             try:
-                done = run_forked(partial(later, lambda: False), stop)
+                done = run_forked(partial(self._write_later, output, made, keep, lambda: False), stop)
             except ForkedError as exc:
                 raise BuildError(f"the whole-graph files could not be made: {exc}") from exc
             finally:
-                if self._output is not None:
-                    discard_unfinished(self._output, self._later_files)
+                discard_unfinished(output, made.later_files)
         else:
-            done = later(stop or (lambda: False))
+            done = self._write_later(output, made, keep, stop or (lambda: False))
         if done is None:
             self._later = later
         return done
@@ -258,12 +258,8 @@ class SiteBuilder:
         more = made.later(stop)
         if more is None or stop():
             return None
-        for rel, item in more.items():
-            if isinstance(item, Path):
-                copies[rel] = item
-                files.pop(rel, None)
-            else:
-                files[rel] = item
+        files.update(more[0])
+        copies.update(more[1])  # over the files kept until now, listed in ``files`` as None
         try:
             with self.timings.stage("write"):
                 report = update_site(output, files, copies, keep=keep)
@@ -327,6 +323,7 @@ def _report(verb: str, counts: dict[str, int], written: int, took: float) -> str
 def render_files(
     project: Project,
     settings: Settings,
+    scratch: Path,
     timings: Timings | None = None,
     jobs: int = 1,
     previous: Previous | None = None,
@@ -334,13 +331,12 @@ def render_files(
     kept: Kept | None = None,
     pages_first: bool = False,
     memo: AnalysisMemo | None = None,
-    scratch: Path | None = None,
 ) -> Rendering:
     """Every file of the site (see :class:`Rendering`). ``code`` (:func:`sdwiki.stamp.code_digest`)
     is part of every page's key; ``kept`` is what ``serve``'s builder keeps between builds. With
     ``pages_first``, the files that only follow from the whole graph are left to
     :attr:`Rendering.later` when the ``previous`` site has them. The whole-graph files are
-    written into ``scratch`` and copied from there (None: they are made in memory)."""
+    written into ``scratch`` and copied from there."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump_to
     from sdwiki.facts import LiveIndex
@@ -377,8 +373,8 @@ def render_files(
         with t.stage("graph files"):
             keep_text(graphs, kept.text)
 
-    def whole_graph(stop: Callable[[], bool] = lambda: False) -> dict[str, bytes | Path] | None:
-        out: dict[str, bytes | Path] = {}
+    def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
+        out: dict[str, Path] = {}
         with t.stage("graph files"):
             named, default = nquads_parts(graphs, known=kept.text if kept is not None else None)
             # the named graphs only: the default graph is their merge, which a store makes on loading
@@ -394,14 +390,14 @@ def render_files(
             if ds is None or stop():
                 return None
             data.query_results.update(_query_results(ds, site, queries))
-            out.update(site.query_pages())
+            pages = site.query_pages()
         with t.stage("graph files"):
             store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface
             for fmt in ("ttl", "jsonld"):
                 if stop():
                     return None
                 out[f"data/graph.{fmt}"] = _written(scratch, f"graph.{fmt}", partial(dump_to, store, fmt))
-        return out
+        return pages, out
 
     later = [*LATER, *(query_page(q) for q in queries)]
     wait = pages_first and previous is not None and all(p in previous.manifest for p in later)
@@ -411,11 +407,8 @@ def render_files(
     else:
         made = whole_graph()
         assert made is not None  # nothing stops it
-        for rel, item in made.items():
-            if isinstance(item, Path):
-                copies[rel] = item
-            else:
-                files[rel] = item
+        files.update(made[0])
+        copies.update(made[1])
     tdir = templates_dir()
     for name in STATIC:
         copies[f"assets/{name}"] = tdir / name
@@ -427,12 +420,8 @@ def render_files(
     return Rendering(files, copies, site.keys, measures, whole_graph if wait else None, tuple(later) if wait else ())
 
 
-def _written(scratch: Path | None, name: str, write: Callable[[BinaryIO], None]) -> bytes | Path:
-    """What ``write`` writes: a file in ``scratch`` (kept out of memory), or bytes without one."""
-    if scratch is None:
-        buffer = io.BytesIO()
-        write(buffer)
-        return buffer.getvalue()
+def _written(scratch: Path, name: str, write: Callable[[BinaryIO], None]) -> Path:
+    """The file ``name`` in ``scratch``, as ``write`` writes it (a large file, kept out of memory)."""
     scratch.mkdir(parents=True, exist_ok=True)
     path = scratch / name
     with path.open("wb") as f:
