@@ -130,25 +130,17 @@ GraphText = Mapping[int, tuple[NoteGraph, list[str]]]
 
 
 def nquads_parts(
-    note_graphs: Iterable[NoteGraph],
-    with_default: bool = True,
-    kept: dict[int, tuple[NoteGraph, list[str]]] | None = None,
-    known: GraphText | None = None,
+    note_graphs: Iterable[NoteGraph], with_default: bool = True, known: GraphText | None = None
 ) -> tuple[str, str]:
     """The named graphs, and the default graph (each distinct triple once), as N-Quads text.
 
-    ``kept`` (held by the caller between builds) keeps each note graph's triples as text, so an
-    unchanged note (the same :class:`NoteGraph` object) is not written out again; it is left
-    holding exactly these graphs (see :func:`keep_text`). ``known`` is such a dictionary, only read.
+    ``known``: note graphs already written out as lines (see :func:`keep_text`), so an unchanged
+    note (the same :class:`NoteGraph` object) is not written out again.
     """
-    graphs = list(note_graphs)
-    if kept is not None:
-        keep_text(graphs, kept)
-        known = kept
     lines: list[str] = []
     default: dict[str, None] = {}
     term = _term_writer()
-    for ng in graphs:
+    for ng in note_graphs:
         found = known.get(id(ng)) if known is not None else None
         triples = found[1] if found is not None and found[0] is ng else _lines(ng, term)
         g = f" <{ng.graph}> .\n"

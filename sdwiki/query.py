@@ -22,6 +22,7 @@ from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.query import Result
 from rdflib.term import Identifier, Node
 
+from sdwiki import terms
 from sdwiki.diagnostics import Diagnostic
 from sdwiki.ontology import PREFIXES
 
@@ -385,7 +386,7 @@ def _rdflib_term(term: object) -> Identifier | None:
     :func:`_plain_literal`); IRIs and plain strings, most of any answer, are made directly."""
     kind, ox = type(term), _ox()
     if kind is ox.NamedNode:
-        return _iri(term.value)  # type: ignore[attr-defined]
+        return terms.iri(term.value)  # type: ignore[attr-defined]
     if kind is ox.Literal and not term.language and term.datatype.value == _XSD_STRING:  # type: ignore[attr-defined]
         return _plain(term.value)  # type: ignore[attr-defined]
     from oxrdflib._converter import from_ox
@@ -401,13 +402,9 @@ def _ox() -> Any:
 
 
 @functools.lru_cache(maxsize=65536)
-def _iri(value: str) -> URIRef:
-    """The same IRIs and strings come back in answer after answer: each is made once."""
-    return URIRef(value)
-
-
-@functools.lru_cache(maxsize=65536)
 def _plain(value: str) -> Literal:
+    """The same strings come back in answer after answer: each is made once (IRIs: see
+    :func:`sdwiki.terms.iri`)."""
     return Literal(value)
 
 

@@ -7,6 +7,8 @@ loops over millions of triples. These behave the same (``SD.Concept``, ``SD["x"]
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rdflib import URIRef
 from rdflib.namespace import DCTERMS as _DCTERMS
 from rdflib.namespace import FOAF as _FOAF
@@ -52,17 +54,12 @@ FOAF = Vocab(str(_FOAF))
 PROV = Vocab(str(_PROV))
 
 
-_IRIS: dict[str, URIRef] = {}
-
-
+@lru_cache(maxsize=1 << 20)
 def iri(text: str) -> URIRef:
     """The one :class:`URIRef` object for the IRI ``text`` (plain text, not a term).
 
     rdflib compares terms in Python; a dictionary keyed by terms compares a key with what is
     looked up only when they are different objects. Resources named by many notes (an era, a
-    thinker) are looked up millions of times in a build: made here, each is one object, found by
-    identity."""
-    found = _IRIS.get(text)
-    if found is None:
-        found = _IRIS[text] = URIRef(text)
-    return found
+    thinker) are looked up millions of times in a build, and the same IRIs come back in answer
+    after answer: made here, each is one object, found by identity."""
+    return URIRef(text)
