@@ -223,16 +223,22 @@ def test_command_line_builds_keep_the_network_analysis_while_no_relation_changes
     assert network() != key
 
 
-def test_work_left_for_later_can_stop_unwritten_and_run_again(tmp_path: Path) -> None:
-    """``serve`` shows pages first and leaves the whole-graph files for later; a save made while
-    they are being made stops that work between steps. Stopped, it writes nothing and stays to do."""
+def _saved_with_work_left(tmp_path: Path) -> tuple[Path, Path, SiteBuilder, dict[str, bytes]]:
+    """A site built as ``serve`` builds it, then a note saved: its pages are written, the
+    whole-graph files left for later. The content, the site, the builder and the site's files."""
     content, site = _vault(tmp_path)
     builder = SiteBuilder(search=False, in_place=True, pages_first=True)
     builder(content, site, Settings())
     note = content / "concepts" / "Restraint.md"
     note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
     builder(content, site, Settings())
-    before = _files(site)
+    return content, site, builder, _files(site)
+
+
+def test_work_left_for_later_can_stop_unwritten_and_run_again(tmp_path: Path) -> None:
+    """``serve`` shows pages first and leaves the whole-graph files for later; a save made while
+    they are being made stops that work between steps. Stopped, it writes nothing and stays to do."""
+    content, site, builder, before = _saved_with_work_left(tmp_path)
     assert b"Deciding not" not in before["data/graph.nq"]
     asked: list[int] = []
     assert builder.finish(lambda: bool(asked.append(1)) or len(asked) > 1) is None  # stopped at the 2nd step
@@ -252,13 +258,7 @@ def test_work_left_for_later_killed_while_writing_leaves_the_site_as_it_was(
     half-written one, and the work, done later, gives a clean build's site."""
     from sdwiki import build
 
-    content, site = _vault(tmp_path)
-    builder = SiteBuilder(search=False, in_place=True, pages_first=True)
-    builder(content, site, Settings())
-    note = content / "concepts" / "Restraint.md"
-    note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
-    builder(content, site, Settings())
-    before = _files(site)
+    content, site, builder, before = _saved_with_work_left(tmp_path)
     half = site / "data" / ".graph.nq.sdwiki-tmp"
     real_update = build.update_site
 
