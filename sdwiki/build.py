@@ -340,7 +340,7 @@ def render_files(
     from sdwiki.analytics import analyse
     from sdwiki.export import dump_to
     from sdwiki.facts import LiveIndex
-    from sdwiki.graph import keep_text, load_nquads_until, nquads_parts
+    from sdwiki.graph import keep_text, load_files_until, write_nquads
     from sdwiki.pipeline import analytics_graph
     from sdwiki.reuse import PageMemo
     from sdwiki.site import Site, SiteInput, query_page, read_queries
@@ -376,17 +376,20 @@ def render_files(
     def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
         out: dict[str, Path] = {}
         with t.stage("graph files"):
-            named, default = nquads_parts(graphs, known=kept.text if kept is not None else None)
             # the named graphs only: the default graph is their merge, which a store makes on loading
             # (the in-browser editor does), and written out it would double the file
-            out["data/graph.nq"] = _written(scratch, "graph.nq", partial(_write_text, text=named))
+            named, triples = scratch / "graph.nq", scratch / "triples.nt"
+            scratch.mkdir(parents=True, exist_ok=True)
+            with named.open("wb") as quads_out, triples.open("wb") as triples_out:
+                write_nquads(graphs, quads_out, triples_out, known=kept.text if kept is not None else None)
+            out["data/graph.nq"] = named
         if stop():
             return None
         with t.stage("saved queries"):
             # queries that never name a graph see only the default graph: half the quads to load
-            texts = [named, default] if any(_NAMES_GRAPHS.search(q.text) for q in queries) else [default]
-            del named, default  # hundreds of megabytes for a large wiki: each let go once loaded
-            ds = load_nquads_until(texts, stop)
+            sources = [(named, "nq")] if any(_NAMES_GRAPHS.search(q.text) for q in queries) else []
+            ds = load_files_until([*sources, (triples, "nt")], stop)
+            triples.unlink(missing_ok=True)  # the store holds each of its triples once
             if ds is None or stop():
                 return None
             data.query_results.update(_query_results(ds, site, queries))
@@ -427,12 +430,6 @@ def _written(scratch: Path, name: str, write: Callable[[BinaryIO], None]) -> Pat
     with path.open("wb") as f:
         write(f)
     return path
-
-
-def _write_text(f: BinaryIO, text: str, step: int = 1 << 24) -> None:
-    """``text`` as UTF-8, encoded a step at a time (never a second copy of a large text)."""
-    for start in range(0, len(text), step):
-        f.write(text[start : start + step].encode("utf-8"))
 
 
 def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:

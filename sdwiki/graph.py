@@ -11,6 +11,8 @@ triples no other note states).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO
 from typing import Literal as Lit
 
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
@@ -44,7 +46,7 @@ def quads(note_graphs: Iterable[NoteGraph]) -> Iterator[tuple[Node, Node, Node, 
 
 
 CHUNK = 32 * 1024 * 1024
-"""Characters of N-Quads loaded in one step (see :func:`load_nquads`)."""
+"""Characters (or bytes, from a file) of N-Quads loaded in one step (see :func:`load_nquads`)."""
 
 
 def load_nquads(text: str) -> Dataset:
@@ -74,6 +76,23 @@ def load_nquads_until(texts: list[str], stop: Callable[[], bool]) -> Dataset | N
             store.load(text[start:end].encode("utf-8"), format=ox.RdfFormat.N_QUADS)
             start = end
         del texts[0], text
+    return ds
+
+
+def load_files_until(files: list[tuple[Path, str]], stop: Callable[[], bool]) -> Dataset | None:
+    """:func:`load_nquads_until` from files (``nq``: N-Quads; ``nt``: N-Triples, into the default
+    graph), read a step at a time: however large the graph, its text is never in memory whole."""
+    import pyoxigraph as ox
+
+    formats = {"nq": ox.RdfFormat.N_QUADS, "nt": ox.RdfFormat.N_TRIPLES}
+    ds = new_dataset("oxigraph")
+    store = ds.store._inner  # type: ignore[attr-defined]
+    for path, fmt in files:
+        with path.open("rb") as f:
+            while step := f.read(CHUNK) + f.readline():
+                if stop():
+                    return None
+                store.load(step, format=formats[fmt])
     return ds
 
 
@@ -148,6 +167,21 @@ def nquads_parts(
         if with_default:
             default.update(dict.fromkeys(t + " .\n" for t in triples))
     return "".join(lines), "".join(default)
+
+
+def write_nquads(
+    note_graphs: Iterable[NoteGraph], named: BinaryIO, triples: BinaryIO, known: GraphText | None = None
+) -> None:
+    """:func:`nquads_parts`, written a note graph at a time: the named graphs as N-Quads to
+    ``named``, and their triples as N-Triples to ``triples``, repeats included (a store loading
+    them keeps each once, in the order :func:`nquads_parts` gives the default graph)."""
+    term = _term_writer()
+    for ng in note_graphs:
+        found = known.get(id(ng)) if known is not None else None
+        lines = found[1] if found is not None and found[0] is ng else _lines(ng, term)
+        g = f" <{ng.graph}> .\n"
+        named.write("".join([t + g for t in lines]).encode("utf-8"))
+        triples.write("".join([t + " .\n" for t in lines]).encode("utf-8"))
 
 
 def keep_text(note_graphs: Iterable[NoteGraph], kept: dict[int, tuple[NoteGraph, list[str]]]) -> None:

@@ -243,3 +243,34 @@ def test_loading_in_steps_gives_the_store_loading_at_once_gives(monkeypatch: pyt
     assert parts is not None and texts == []  # each text let go once loaded
     for fmt in ("ttl", "jsonld", "trig"):
         assert dump(stepped, fmt) == dump(whole, fmt) == dump(parts.store._inner, fmt)  # type: ignore[attr-defined]
+
+
+def test_loading_from_files_gives_the_store_loading_the_text_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build writes the whole graph to files a note graph at a time and loads the store from
+    them (never the whole text in memory): the store, and so every file Oxigraph writes from
+    it, must be the one loading the N-Quads text with its default graph makes."""
+    from sdwiki import graph
+    from sdwiki.export import dump
+    from sdwiki.graph import load_files_until, load_nquads, nquads, nquads_parts, write_nquads
+
+    project = load_project(Path(__file__).parent.parent / "content", "https://w3id.org/sdwiki/id/")
+    graphs = project.ordered_graphs()
+    whole = load_nquads(nquads(graphs, with_default=True)).store._inner  # type: ignore[attr-defined]
+    named, triples = tmp_path / "graph.nq", tmp_path / "triples.nt"
+    with named.open("wb") as a, triples.open("wb") as b:
+        write_nquads(graphs, a, b)
+    assert named.read_text("utf-8") == nquads_parts(graphs, with_default=False)[0]
+    repeated = triples.read_text("utf-8").splitlines()
+    assert len(repeated) > len(set(repeated))  # notes state some triples twice: the store keeps one
+    monkeypatch.setattr(graph, "CHUNK", 4096)
+    asked: list[int] = []
+    assert load_files_until([(named, "nq")], lambda: len(asked) > 3 or bool(asked.append(1))) is None
+    assert len(asked) == 4  # stopped between steps
+    loaded = load_files_until([(named, "nq"), (triples, "nt")], lambda: False)
+    assert loaded is not None
+    store = loaded.store._inner  # type: ignore[attr-defined]
+    assert len(store) == len(whole)
+    for fmt in ("ttl", "jsonld", "trig"):
+        assert dump(store, fmt) == dump(whole, fmt)
