@@ -34,6 +34,7 @@ from rdflib import Literal, URIRef
 from sdwiki.extract import NoteGraph, Triple
 from sdwiki.ontology import SD, Ontology
 from sdwiki.pipeline import Project
+from sdwiki.records import quick_pickle
 from sdwiki.registry import key
 from sdwiki.stamp import replace_file
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
@@ -93,6 +94,7 @@ class PathError(Exception):
     """No such entity, or no path between the two."""
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Edge:
     """One relation between two nodes, in the direction it is read."""
@@ -366,15 +368,16 @@ _NETWORK_LITERALS = {RDFS.label: True, SKOS.definition: False}
 def _signature(ng: NoteGraph) -> str:
     """What of a note graph the network can depend on, in order: every triple linking two
     resources (types included), labels, and which resources have a definition."""
-    kept: list[tuple[URIRef, URIRef, object]] = []
+    # written out as plain strings: an rdflib term's repr is made in Python, a string's in C
+    kept: list[str] = []
     for s, p, o in ng.triples:
         if type(o) is URIRef:
-            kept.append((s, p, o))
+            kept.append(f"{s} {p} <{o}>")
         else:
             by_value = _NETWORK_LITERALS.get(p)
             if by_value is not None:
-                kept.append((s, p, str(o) if by_value else None))
-    return hashlib.sha256(repr(kept).encode("utf-8", "surrogatepass")).hexdigest()
+                kept.append(f"{s} {p} {str(o)!r}" if by_value else f"{s} {p} -")
+    return hashlib.sha256("\n".join(kept).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def analyse_network(g: nx.MultiDiGraph, defined: Iterable[str] = (), with_thinker: Iterable[str] = ()) -> Analysis:
