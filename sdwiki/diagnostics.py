@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from sdwiki.records import quick_pickle
+
 Severity = Literal["error", "warning", "info"]
 
 #: Every diagnostic code sdwiki emits, with its default severity and what it means.
@@ -34,6 +36,7 @@ CODES: dict[str, tuple[Severity, str]] = {
 }
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True, order=True)
 class Diagnostic:
     """One problem found in the content."""

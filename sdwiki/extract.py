@@ -19,6 +19,7 @@ from sdwiki import frontmatter
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.notes import Block, Note, Section, aliases
 from sdwiki.ontology import SD, Ontology, SectionMapping, heading_qualifier
+from sdwiki.records import quick_pickle
 from sdwiki.registry import Registry, plain
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
@@ -41,6 +42,7 @@ _AUTHOR_SPLIT = re.compile(r"\s*(?:,|;|\band\b|&)\s*")
 _STRUCTURAL = {"type", "category", "tags", "tag", "title", "aliases", "alias"}
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class NoteGraph:
     """The triples read from one note, for its own named graph."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from sdwiki.records import quick_pickle
+
 try:  # the C loader is much faster; the pure-Python one is identical in behaviour
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
@@ -29,6 +31,7 @@ Value = Scalar | list["Value"] | dict[str, "Value"]
 _KEY_LINE = re.compile(r"^([^\s#:][^:]*?)\s*:(?:\s|$)")
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Problem:
     """A problem found in the frontmatter, at a line of the file (1-based)."""
@@ -38,6 +41,7 @@ class Problem:
     message: str
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Frontmatter:
     """The result of splitting and loading a note's frontmatter."""

@@ -22,14 +22,15 @@ from sdwiki import frontmatter
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.frontmatter import Value
 from sdwiki.markdown import parser
+from sdwiki.records import quick_pickle
 from sdwiki.slugs import heading_anchor
 from sdwiki.types import RelPath
 
 if TYPE_CHECKING:
     from sdwiki.render import Prerendered
 
-CACHE_FORMAT = 3
-"""Part of each cached note's key: raised whenever what :class:`Note` holds changes."""
+CACHE_FORMAT = 4
+"""Part of each cached note's key: raised whenever what :class:`Note` holds, or how it is pickled, changes."""
 
 MAX_NOTE_BYTES = 4 * 1024 * 1024
 NOTE_SUFFIX = ".md"
@@ -37,6 +38,7 @@ NOTE_SUFFIX = ".md"
 BlockKind = Literal["paragraph", "item", "fence", "table", "code"]
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class WikiLink:
     """A ``[[...]]`` or ``![[...]]`` as written in a note."""
@@ -55,6 +57,7 @@ class WikiLink:
     """The link exactly as written."""
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Tag:
     """A tag from the frontmatter or an inline ``#tag``."""
@@ -64,6 +67,7 @@ class Tag:
     column: int
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Heading:
     level: int
@@ -73,6 +77,7 @@ class Heading:
     """The case- and spacing-insensitive key anchors are matched by."""
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Block:
     """A paragraph, list item, fenced block, table or code block of a section."""
@@ -88,6 +93,7 @@ class Block:
     links: tuple[WikiLink, ...] = ()
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Section:
     """A heading and what follows it up to the next heading of the same or a higher level."""
@@ -104,6 +110,7 @@ class Section:
             yield from child.walk()
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Note:
     """Everything read from one note file."""
