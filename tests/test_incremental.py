@@ -330,3 +330,49 @@ def test_serve_rebuilds_make_again_only_what_an_edit_reaches_and_equal_clean_bui
     # over without being worked out again. The thinker's year reaches the thinker's page too.
     assert carried[0][0] == carried[0][1] - 1
     assert carried[1][0] <= carried[1][1] - 2
+
+
+def test_command_line_builds_start_from_what_the_last_one_kept(tmp_path: Path) -> None:
+    """``sdwiki build`` keeps its notes, graphs, graph index and page records in the cache folder;
+    the next build (a new builder, as in a new process) starts from there, and its site is always
+    a clean build's. A session for another site state, settings or a damaged file is not used."""
+    from sdwiki.session import SESSION
+
+    content, site = _vault(tmp_path)
+    note = content / "concepts" / "Restraint.md"
+    settings = Settings()
+
+    def rebuild(expect_resumed: bool) -> SiteBuilder:
+        builder = SiteBuilder(search=False, session=True)
+        assert builder(content, site, settings).startswith("built ")
+        assert builder.resumed is expect_resumed
+        clean = tmp_path / f"clean-{len(list(tmp_path.iterdir()))}"
+        SiteBuilder(search=False)(content, clean, settings)
+        assert _files(site) == _files(clean)
+        assert (cache_dir(site) / SESSION).is_file()
+        return builder
+
+    rebuild(False)  # nothing kept yet
+    note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
+    prose = rebuild(True)
+    assert prose._kept is not None and prose._kept.pages is not None and prose._kept.pages.carried > 0
+    note.write_text(note.read_text("utf-8").replace("## Related", "## Key Thinkers\n- [[Ada Lovelace]]\n\n## Related"))
+    rebuild(True)  # a new relation: the analysis, and the pages showing it, made again
+    (content / "concepts" / "Spiral.md").rename(content / "concepts" / "Spirals.md")  # links to it break
+    rebuild(True)
+    (content / "thinkers" / "Grace Hopper.md").write_text("---\ntype: thinker\n---\n# Grace Hopper\n", "utf-8")
+    rebuild(True)
+    (content / "thinkers" / "Grace Hopper.md").unlink()
+    rebuild(True)
+    page = next(p for p in sorted(site.rglob("*.html")) if "concept" in p.as_posix())
+    page.write_bytes(page.read_bytes() + b"<!-- changed by hand -->")  # the site is not as the session saw it
+    note.write_text(note.read_text("utf-8").replace("Deciding not", "Electing not"), "utf-8")
+    rebuild(False)
+    (cache_dir(site) / SESSION).write_bytes((cache_dir(site) / SESSION).read_bytes()[:-100])  # damaged
+    note.write_text(note.read_text("utf-8").replace("Electing not", "Opting not"), "utf-8")
+    rebuild(False)
+    settings = Settings(title="Another title")  # kept for other settings: not used
+    note.write_text(note.read_text("utf-8").replace("Opting not", "Declining not"), "utf-8")
+    rebuild(False)
+    note.write_text(note.read_text("utf-8").replace("Declining not", "Refusing not"), "utf-8")
+    rebuild(True)
