@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from sdwiki import session, stamp
+from sdwiki import stamp
 from sdwiki.parallel import default_jobs, fork_map
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
@@ -122,12 +122,8 @@ class SiteBuilder:
         jobs: int | None = None,
         in_place: bool = False,
         pages_first: bool = False,
-        session: bool = False,
     ) -> None:
         self.search = search
-        self.session = session
-        """Keep what a build read and made in the cache folder, for the next build in a new process
-        (``sdwiki build``; see :mod:`sdwiki.session`)."""
         self.in_place = in_place
         """Update the site's files in place after the first build (``serve``'s private site)."""
         self.pages_first = pages_first
@@ -140,8 +136,6 @@ class SiteBuilder:
         the prefixes of the files the site keeps."""
         self.jobs = default_jobs() if jobs is None else jobs
         """Worker processes for reading and rendering (1: all in this process)."""
-        self.resumed = False
-        """Whether the last build started from what a build in another process kept (``session``)."""
         self.kept = 0
         """Files of the last build kept from the one before without being made again."""
         self.timings = timings or Timings()
@@ -152,7 +146,7 @@ class SiteBuilder:
         """The network measures of the last successful build, as their named graph."""
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         self._extracted: Extracted | None = None  # made on the first build: importing it is not quick
-        self._kept = Kept() if in_place else None  # with ``session``: made, or read, by the first build
+        self._kept = Kept() if in_place else None
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
         start = time.perf_counter()
@@ -171,8 +165,6 @@ class SiteBuilder:
                 last = stamp.read(cache)
                 if last is not None and stamp.up_to_date(last, inputs, site_files):
                     return _report("up to date:", last.report, 0, time.perf_counter() - start)
-            if self.session:
-                self._resume(cache, session.key(code, content, settings, site_files), code)
         from sdwiki.pipeline import ContentError
 
         try:
@@ -186,8 +178,6 @@ class SiteBuilder:
             from sdwiki.analytics import read_memo
 
             memo = read_memo(cache / ANALYSIS, code)
-        elif self.session:  # kept in the cache folder too, for a build that cannot resume
-            memo = self._kept.analysis
         known = memo.key if memo is not None else None
         made = render_files(
             project, settings, cache / SCRATCH, self.timings, self.jobs, previous, code, self._kept, pages_first, memo
@@ -214,13 +204,8 @@ class SiteBuilder:
                     from sdwiki.analytics import write_memo
 
                     write_memo(cache / ANALYSIS, code, memo)
-                outputs = scan(output) if inputs is not None or self.session else {}
                 if inputs is not None:
-                    stamp.write(cache, stamp.Stamp(inputs, outputs, counts))
-            if self.session and self._kept is not None and self._extracted is not None:
-                with self.timings.stage("keep for the next build"):
-                    kept = session.Session(self._notes, self._extracted, self._kept)
-                    session.write(cache, session.key(code, content, settings, outputs), kept)
+                    stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
         except (OSError, WriteError) as exc:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         self.builds += 1
@@ -285,20 +270,6 @@ class SiteBuilder:
     def _search(self, folder: Path) -> None:
         with self.timings.stage("search index"):
             index_search(folder)
-
-    def _resume(self, cache: Path, valid_for: str, code: str) -> None:
-        """Start from what the last command-line build kept, if it is valid for this one; if not,
-        from the network analysis the last build left."""
-        with self.timings.stage("resume"):
-            found = session.read(cache, valid_for)
-        session.forget(cache)  # it describes the site this build replaces
-        self.resumed = found is not None
-        if found is not None:
-            self._notes, self._extracted, self._kept = found.notes, found.extracted, found.kept
-        else:
-            from sdwiki.analytics import read_memo
-
-            self._kept = Kept(analysis=read_memo(cache / ANALYSIS, code))
 
     def _read(self, content: Path, output: Path, settings: Settings) -> Project:
         from sdwiki.notes import discover

@@ -188,7 +188,7 @@ def build(content: Path | None, output: Path | None, jobs: int | None, timings: 
     progress = Progress()
     stages = Timings(progress)
     try:
-        builder = SiteBuilder(timings=stages, jobs=jobs, session=True)
+        builder = SiteBuilder(timings=stages, jobs=jobs)
         report = builder(content or settings.content, output or settings.output, settings)
     except BuildError as exc:
         progress.done()
