@@ -23,7 +23,7 @@ from sdwiki.records import quick_pickle
 from sdwiki.registry import Registry, plain
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
-from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
+from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD, literal
 from sdwiki.terms import iri as make_iri
 from sdwiki.types import RelPath
 
@@ -90,11 +90,11 @@ class _Extractor:
     def resource(self, iri: URIRef, cls: URIRef, label: str, line: int) -> URIRef:
         """Type, label and provenance of a resource described by this note."""
         self.add(iri, RDF.type, cls)
-        self.add(iri, RDFS.label, Literal(label))
+        self.add(iri, RDFS.label, literal(label))
         if iri not in self.described:
             self.described.add(iri)
-            self.add(iri, SD.sourcePath, Literal(self.note.path))
-            self.add(iri, SD.sourceLine, Literal(max(line, 1)))
+            self.add(iri, SD.sourcePath, literal(self.note.path))
+            self.add(iri, SD.sourceLine, literal(max(line, 1)))
         return iri
 
     def local(self, owner: URIRef, cls: URIRef, name: str) -> URIRef:
@@ -156,7 +156,7 @@ class _Extractor:
             t = self.reg.iri("tag", tag.name)
             self.add(s, SD.tag, t)
             self.add(t, RDF.type, SD.Tag)
-            self.add(t, RDFS.label, Literal(tag.name))
+            self.add(t, RDFS.label, literal(tag.name))
         for resolved in self.corpus.resolved.get(note.path, ()):
             if resolved.kind == "note" and resolved.target and resolved.target != note.path:
                 self.add(s, SD.linksTo, self.reg.note_iri[resolved.target])
@@ -188,7 +188,7 @@ class _Extractor:
             c = self.reg.iri("category", category.strip())
             self.add(s, SD.category, c)
             self.add(c, RDF.type, SD.Category)
-            self.add(c, RDFS.label, Literal(category.strip()))
+            self.add(c, RDFS.label, literal(category.strip()))
         for name, value in sorted(note.meta.items()):
             k = name.casefold()
             if k in _STRUCTURAL:
@@ -213,7 +213,7 @@ class _Extractor:
                 if m is None:
                     self.warn(line, "bad-frontmatter", f"{text!r} is not a year")
                     return
-                self.add(s, prop, Literal(m.group(1).zfill(4), datatype=XSD.gYear))
+                self.add(s, prop, literal(m.group(1).zfill(4), XSD.gYear))
             else:
                 self.add(s, prop, Literal(plain(text)))
             return
@@ -324,13 +324,13 @@ class _Extractor:
         self.add(concept, SD.contribution, c)
         self.add(c, SD.thinker, thinker)
         if role:
-            self.add(c, SD.role, Literal(role))
+            self.add(c, SD.role, literal(role))
         if year:
-            self.add(c, SD.year, Literal(year, datatype=XSD.gYear))
+            self.add(c, SD.year, literal(year, XSD.gYear))
         if role and "coin" in role.casefold():
             self.add(concept, SD.coinedBy, thinker)
             if year:
-                self.add(concept, SD.coinedIn, Literal(year, datatype=XSD.gYear))
+                self.add(concept, SD.coinedIn, literal(year, XSD.gYear))
 
     def link_list(self, section: Section, mapping: SectionMapping) -> None:
         for block in self.items(section.blocks, section):
@@ -360,7 +360,7 @@ class _Extractor:
             seen.add(iri)
             self.resource(iri, rng, label, block.line)
             self.add(self.subject, mapping.prop, iri)
-            self.add(iri, SD.position, Literal(block.number or pos))
+            self.add(iri, SD.position, literal(block.number or pos))
             if explanation:
                 self.add(iri, mapping.explanation_prop, Literal(explanation))
             self.refers(iri, label, block)
@@ -395,7 +395,7 @@ class _Extractor:
                 step = make_iri(f"{mech}/step-{pos}")
                 self.resource(step, SD.MechanismStep, label, line)
                 self.add(mech, SD.step, step)
-                self.add(step, SD.position, Literal(pos))
+                self.add(step, SD.position, literal(pos))
                 if previous is not None:
                     self.add(previous, SD.leadsTo, step)
                 previous = step
@@ -470,9 +470,9 @@ class _Extractor:
             title = plain(m.group("q") or m.group("cq") or m.group("i") or m.group("u") or "")
             work = self.reg.iri("work", title)
             self.resource(work, SD.Work, title, block.line)
-            self.add(work, DCTERMS.title, Literal(title))
+            self.add(work, DCTERMS.title, literal(title))
             if m.group("year"):
-                self.add(work, DCTERMS.date, Literal(m.group("year"), datatype=XSD.gYear))
+                self.add(work, DCTERMS.date, literal(m.group("year"), XSD.gYear))
             for author in _AUTHOR_SPLIT.split(plain(m.group("authors"))):
                 if not author.strip() or author.strip().casefold() in (
                     "et al.",

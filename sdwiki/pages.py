@@ -6,8 +6,6 @@ any host, any sub-path, and straight from the disk (``file://``).
 
 from __future__ import annotations
 
-import posixpath
-
 from rdflib import URIRef
 
 from sdwiki.ontology import SD
@@ -48,8 +46,9 @@ def page_path(iri: URIRef, base: str) -> str | None:
 
 def href(from_page: str, to_path: str) -> str:
     """The relative link from the page at ``from_page`` to the file ``to_path`` (both from the root)."""
-    if posixpath.dirname(from_page) == posixpath.dirname(to_path):
-        return posixpath.basename(to_path)
+    folder, _, name = to_path.rpartition("/")
+    if from_page.rpartition("/")[0] == folder:  # site paths: no "." or ".." parts, no doubled "/"
+        return name
     return "../" * from_page.count("/") + to_path
 
 

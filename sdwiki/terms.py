@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from rdflib import URIRef
+from rdflib import Literal, URIRef
 from rdflib.namespace import DCTERMS as _DCTERMS
 from rdflib.namespace import FOAF as _FOAF
 from rdflib.namespace import OWL as _OWL
@@ -63,3 +63,11 @@ def iri(text: str) -> URIRef:
     thinker) are looked up millions of times in a build, and the same IRIs come back in answer
     after answer: made here, each is one object, found by identity."""
     return URIRef(text)
+
+
+@lru_cache(maxsize=1 << 16, typed=True)
+def literal(value: str | int, datatype: URIRef | None = None) -> Literal:
+    """The one :class:`Literal` for a short value many notes repeat (a label, a path, a line, a
+    year). Making a literal runs rdflib's type conversion in Python; labels of shared resources
+    are made tens of thousands of times in a large build. Long text is not worth keeping."""
+    return Literal(value, datatype=datatype)
