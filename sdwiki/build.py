@@ -171,7 +171,7 @@ class SiteBuilder:
             project = self._read(content, output, settings)
         except ContentError as exc:
             raise BuildError(str(exc)) from exc
-        previous = Previous(output, stamp.read_keys(cache))
+        previous = Previous(output, stamp.read_keys(cache), trusted=self.in_place and self.builds > 0)
         pages_first = self.pages_first and self.in_place and not index
         memo = None
         if self._kept is None:  # no builder memory: the analysis the last build left in the cache

@@ -18,7 +18,7 @@ from sdwiki.graph import Engine, build_dataset
 from sdwiki.notes import Note, discover, read_note
 from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
-from sdwiki.registry import DEFAULT_BASE, Registry, build_registry
+from sdwiki.registry import DEFAULT_BASE, Registry, RegistryMemo, build_registry
 from sdwiki.resolve import Corpus, Linking, build_corpus
 from sdwiki.types import RelPath
 
@@ -66,7 +66,7 @@ def analyse(
     it is left holding exactly this build's graphs."""
     onto = load_ontology()
     corpus = build_corpus(notes, attachments, extracted.linking if extracted is not None else None)
-    registry = build_registry(corpus, onto, base)
+    registry = build_registry(corpus, onto, base, extracted.registry if extracted is not None else None)
     graphs: dict[RelPath, NoteGraph]
     if extracted is None:
         graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
@@ -103,6 +103,8 @@ class Extracted:
     graphs: dict[RelPath, tuple[tuple[str, object], NoteGraph]] = field(default_factory=dict)
     linking: Linking = field(default_factory=Linking)
     """What resolving the links keeps (see :func:`sdwiki.resolve.build_corpus`)."""
+    registry: RegistryMemo = field(default_factory=RegistryMemo)
+    """What naming keeps (see :func:`sdwiki.registry.build_registry`)."""
 
 
 def _naming(corpus: Corpus, registry: Registry) -> tuple[object, ...]:

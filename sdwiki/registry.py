@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import PurePosixPath
 
@@ -22,7 +22,7 @@ from sdwiki.slugs import slugify
 from sdwiki.terms import iri
 from sdwiki.types import DEFAULT_BASE, IRI, RelPath
 
-__all__ = ["DEFAULT_BASE", "Registry", "build_registry", "key", "plain", "surname"]
+__all__ = ["DEFAULT_BASE", "Registry", "RegistryMemo", "build_registry", "key", "plain", "surname"]
 
 
 _WIKILINK = re.compile(r"!?\[\[([^\[\]|#]*)(?:#[^\[\]|]*)?(?:\\?\|([^\[\]]*))?\]\]")
@@ -78,7 +78,57 @@ class Registry:
         return self.iri("thinker", label), label
 
 
-def build_registry(corpus: Corpus, onto: Ontology, base: str = DEFAULT_BASE) -> Registry:
+@dataclass
+class RegistryMemo:
+    """What :func:`build_registry` keeps between builds (``serve``): each note's part in the
+    naming (by the note object), and the last registry with what it was made from."""
+
+    inputs: dict[int, tuple[Note, tuple[object, ...]]] = field(default_factory=dict)
+    last: tuple[tuple[object, ...], Registry] | None = None
+
+
+def build_registry(
+    corpus: Corpus, onto: Ontology, base: str = DEFAULT_BASE, memo: RegistryMemo | None = None
+) -> Registry:
+    """The names of ``corpus`` (a pure function of it). With ``memo``, a corpus whose notes name
+    things as last time (an edit to prose) gets the last registry back."""
+    if memo is None:
+        return _build_registry(corpus, onto, base)
+    lists = _thinker_lists(onto)
+    now: dict[int, tuple[Note, tuple[object, ...]]] = {}
+    made_from: list[object] = [base]
+    for note in corpus.notes.values():
+        known = memo.inputs.get(id(note))
+        if known is None or known[0] is not note:
+            known = (note, _naming_inputs(note, lists))
+        now[id(note)] = known
+        made_from.append(known[1])
+    memo.inputs = now
+    if memo.last is not None and memo.last[0] == tuple(made_from):
+        return memo.last[1]
+    registry = _build_registry(corpus, onto, base)
+    memo.last = (tuple(made_from), registry)
+    return registry
+
+
+def _thinker_lists(onto: Ontology) -> frozenset[str]:
+    """The sections listing thinkers (Key Thinkers)."""
+    return frozenset(k for k, mapping in onto.sections.items() if mapping.range == SD.Thinker)
+
+
+def _naming_inputs(note: Note, lists: frozenset[str]) -> tuple[object, ...]:
+    """All of a note that :func:`_build_registry` reads: path, type, title (and its line), aliases,
+    and the items of its thinker lists."""
+    listed = tuple(
+        (block.kind, block.depth, block.text)
+        for section in note.sections
+        if heading_key(section.heading) in lists
+        for block in section.blocks
+    )
+    return (note.path, note.kind, note.title, note.title_line, tuple(aliases(note)), listed)
+
+
+def _build_registry(corpus: Corpus, onto: Ontology, base: str) -> Registry:
     diags: list[Diagnostic] = []
     note_iri: dict[RelPath, URIRef] = {}
     note_class: dict[RelPath, URIRef] = {}
@@ -119,7 +169,7 @@ def build_registry(corpus: Corpus, onto: Ontology, base: str = DEFAULT_BASE) -> 
             thinkers.setdefault(key(name), own)
         by_surname[surname(note.title).casefold()].add(own)
     # Thinkers named in Key Thinkers lists without a note of their own.
-    lists_thinkers = {k for k, mapping in onto.sections.items() if mapping.range == SD.Thinker}
+    lists_thinkers = _thinker_lists(onto)
     for note in corpus.notes.values():
         for section in note.sections:
             if heading_key(section.heading) not in lists_thinkers:

@@ -32,6 +32,8 @@ class Made:
     reads: frozenset[Read] | None
     body_key: str = ""
     """The key of the note's own text and what it links to, for a page made from a note."""
+    page_key: str = ""
+    """The key of the page itself (made from the two above, the code and the site title)."""
 
 
 @dataclass(frozen=True, slots=True)

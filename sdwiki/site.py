@@ -303,7 +303,10 @@ class Site:
             body_key = known.body_key
         elif note is not None:
             body_key = _key(self.body_inputs(note, page))
-        key = _key(self.version, self.data.title, page, context_key, body_key)
+        if known is not None and known.page_key and (known.context_key, known.body_key) == (context_key, body_key):
+            key = known.page_key  # the code and the title are as then (or nothing would be known)
+        else:
+            key = _key(self.version, self.data.title, page, context_key, body_key)
         if self.reuse(page, key):
             out[page] = Rendered(key, None)
         else:
@@ -327,7 +330,7 @@ class Site:
                 out[names[0]] = Rendered(data_key, ttl)
                 out[names[1]] = Rendered(data_key, jsonld)
         looked_up = frozenset(reads) if reads is not None and (ctx is not None or known is None) else None
-        return out, Made(context_key, data_key, looked_up, body_key)
+        return out, Made(context_key, data_key, looked_up, body_key, key)
 
     def _same_text(self, note: Note) -> bool:
         """Whether the note's text and links are as in the last build: its graph was not replaced,

@@ -103,3 +103,43 @@ def test_resolution_priority_and_backlinks(tmp_path: Path) -> None:
     assert project.corpus.backlinks["a/Note.md"] == ("b/Note.md",)
     assert project.corpus.resolve_name("note b") is not None
     assert project.corpus.resolve_name("NOTE B").path == "b/Note.md"  # type: ignore[union-attr]
+
+
+def test_a_kept_registry_is_the_registry_of_the_notes_as_they_are() -> None:
+    """``serve`` keeps the naming while no note names things differently: after each edit the
+    kept registry equals one made afresh, and an edit to prose gets the same object back."""
+    from sdwiki.notes import discover, parse_note, read_note
+    from sdwiki.ontology import load as load_ontology
+    from sdwiki.registry import RegistryMemo, build_registry
+    from sdwiki.resolve import build_corpus
+
+    content = Path(__file__).parent.parent / "content"
+    paths, attachments, _ = discover(content)
+    notes = {p: read_note(content, p) for p in paths}
+    texts = {p: (content / p).read_text("utf-8") for p in paths}
+    onto, memo = load_ontology(), RegistryMemo()
+    jervis = next(p for p in paths if p.endswith("Robert Jervis.md"))
+    dilemma = next(p for p in paths if p.endswith("Security Dilemma.md"))
+
+    def edit(path: str, old: str, new: str) -> None:
+        assert old in texts[path], old
+        texts[path] = texts[path].replace(old, new, 1)
+        notes[path] = parse_note(notes[path].path, texts[path])
+
+    def registry() -> object:
+        corpus = build_corpus(notes.values(), attachments)
+        kept = build_registry(corpus, onto, memo=memo)
+        assert kept == build_registry(corpus, onto)
+        return kept
+
+    first = registry()
+    edit(dilemma, "## Definition\n", "## Definition\nA sentence more.\n")  # prose
+    assert registry() is first
+    edit(jervis, "# Robert Jervis", "# Bob Jervis")  # a title: the thinker's name and address
+    renamed = registry()
+    assert renamed is not first and renamed != first
+    edit(dilemma, "## Key Thinkers\n", "## Key Thinkers\n- Ada Newname (author, 2001)\n")  # a listed thinker
+    listed = registry()
+    assert listed != renamed
+    edit(jervis, "type: thinker", "type: concept")  # a type
+    assert registry() != listed
