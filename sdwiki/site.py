@@ -214,6 +214,7 @@ class Site:
                 self._change = self.live.since(self.memo.generation) if self.live is not None else None
                 self._known = self.memo.unchanged(self.facts, self._change, epoch, self.owner_page)
             made: dict[str, Made] = {}
+            items = [item for item in items if not self._carried(item, out, made)]
             # pages carried over cost little each: workers would take longer to start than to help
             jobs = 1 if len(self._known) > len(items) // 2 else jobs
             for (_, page), (files, m) in zip(items, fork_map(self.entity_files, items, jobs), strict=True):
@@ -331,6 +332,30 @@ class Site:
                 out[names[1]] = Rendered(data_key, jsonld)
         looked_up = frozenset(reads) if reads is not None and (ctx is not None or known is None) else None
         return out, Made(context_key, data_key, looked_up, body_key, key)
+
+    def _carried(self, item: tuple[URIRef, str], out: dict[str, bytes | None], made: dict[str, Made]) -> bool:
+        """Keep an entity page and its data files as the last build made them, when nothing they
+        show or list can have changed (what :meth:`entity_files` finds then, without its cost: a
+        save carries over nearly every page)."""
+        iri, page = item
+        known = self._known.get(page)
+        if known is None or not known.page_key:
+            return False
+        note = self.note_of(iri)
+        if (note is None) == bool(known.body_key) or (note is not None and not self._same_text(note)):
+            return False
+        folder = page.rpartition("/")[0]
+        names = (f"{folder}/data.ttl", f"{folder}/data.jsonld")
+        reuse = self.reuse
+        if not (reuse(page, known.page_key) and reuse(names[0], known.data_key) and reuse(names[1], known.data_key)):
+            return False
+        self.keys[page] = known.page_key
+        out[page] = None
+        for name in names:
+            self.keys[name] = known.data_key
+            out[name] = None
+        made[page] = known if known.reads is None else replace(known, reads=None)
+        return True
 
     def _same_text(self, note: Note) -> bool:
         """Whether the note's text and links are as in the last build: its graph was not replaced,

@@ -207,7 +207,7 @@ def write_site(
         post(staging)
     # digests of what was written are known; only files added after (the search index) are read
     manifest = {rel: digests.get(rel) or _digest((staging / rel).read_bytes()) for rel in sorted(scan(staging))}
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
+    (staging / MANIFEST).write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True), "utf-8")
     if output.exists():
         if not _exchange(staging, output):
             os.rename(output, retired)
@@ -266,7 +266,7 @@ def update_site(
             (output / rel).unlink(missing_ok=True)
             changed.append(rel)
     tmp = _temporary(output / MANIFEST)
-    tmp.write_text(json.dumps(manifest, indent=0, sort_keys=True), "utf-8")
+    tmp.write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True), "utf-8")
     os.replace(tmp, output / MANIFEST)
     return WriteReport(len(manifest), written, tuple(changed))
 
