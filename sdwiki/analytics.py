@@ -288,6 +288,8 @@ class AnalysisMemo:
     analysis: Analysis | None = None
     signatures: dict[int, tuple[NoteGraph, str]] = field(default_factory=dict)
     """Each note graph's part in the network, as a digest (by the graph object)."""
+    made_from: tuple[object, list[tuple[str, str]], str] | None = None
+    """The last key, with the registry and the note graphs' parts it was worked out from."""
 
 
 def read_memo(path: Path, code: str) -> AnalysisMemo:
@@ -323,7 +325,7 @@ def analyse(project: Project, memo: AnalysisMemo | None = None) -> Analysis:
     gets the same analysis back, without being projected again.
     """
     if memo is not None:
-        key = network_key(project, memo.signatures)
+        key = network_key(project, memo.signatures, memo)
         if memo.analysis is not None and memo.key == key:
             return memo.analysis
     wanted: dict[URIRef, set[str]] = {SKOS.definition: set(), SD.keyThinker: set()}
@@ -338,27 +340,38 @@ def analyse(project: Project, memo: AnalysisMemo | None = None) -> Analysis:
     return result
 
 
-def network_key(project: Project, signatures: dict[int, tuple[NoteGraph, str]]) -> str:
+def network_key(
+    project: Project, signatures: dict[int, tuple[NoteGraph, str]], memo: AnalysisMemo | None = None
+) -> str:
     """A digest of everything :func:`network` and the measures are made from: the notes' IRIs,
     titles and classes, and each note graph's :func:`_signature` (worked out once per graph
-    object; ``signatures`` is left holding this project's graphs)."""
+    object; ``signatures`` is left holding this project's graphs). With ``memo``, the same
+    registry object and the same graphs' parts as last time give the last key without a digest."""
     reg = project.registry
-    parts: list[object] = [
-        reg.base,
-        sorted((p, str(iri)) for p, iri in reg.note_iri.items()),
-        sorted((p, n.title) for p, n in project.corpus.notes.items()),
-        sorted((p, str(c)) for p, c in reg.note_class.items()),
-    ]
+    graphs: list[tuple[str, str]] = []
     now: dict[int, tuple[NoteGraph, str]] = {}
     for ng in project.ordered_graphs():
         known = signatures.get(id(ng))
         if known is None or known[0] is not ng:
             known = (ng, _signature(ng))
         now[id(ng)] = known
-        parts.append((ng.path, known[1]))
+        graphs.append((ng.path, known[1]))
     signatures.clear()
     signatures.update(now)
-    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    last = memo.made_from if memo is not None else None
+    if last is not None and last[0] is reg and last[1] == graphs:  # a registry is kept only while names hold
+        return last[2]
+    parts: list[object] = [
+        reg.base,
+        sorted((p, str(iri)) for p, iri in reg.note_iri.items()),
+        sorted((p, n.title) for p, n in project.corpus.notes.items()),
+        sorted((p, str(c)) for p, c in reg.note_class.items()),
+        *graphs,
+    ]
+    key = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    if memo is not None:
+        memo.made_from = (reg, graphs, key)
+    return key
 
 
 _NETWORK_LITERALS = {RDFS.label: True, SKOS.definition: False}

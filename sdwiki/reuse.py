@@ -73,6 +73,8 @@ class PageMemo:
     site_pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     """The context's key and the last bytes of each page listing the whole wiki (the home page,
     the quality report): not rendered again while the key holds."""
+    sitemap: tuple[tuple[str, ...], bytes] | None = None
+    """The pages the last sitemap listed, and its bytes."""
     tracked: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     """The key of the inputs besides the index, and the last bytes, of each whole-wiki file
     whose lookups are recorded like an entity page's: carried over while none changed."""

@@ -243,7 +243,13 @@ class Site:
         for q in self.data.queries:
             out[query_page(q)] = None  # made by query_pages, once the saved queries have run
         out["404.html"] = self.render("404.html", "404.html", title="Not found")
-        out["sitemap.xml"] = self.sitemap(sorted(p for p in out if p.endswith(".html") and p != "404.html"))
+        pages = tuple(sorted(p for p in out if p.endswith(".html") and p != "404.html"))
+        last = self.memo.sitemap if self.memo is not None else None
+        if last is None or last[0] != pages:
+            last = (pages, self.sitemap(pages))
+            if self.memo is not None:
+                self.memo.sitemap = last
+        out["sitemap.xml"] = last[1]
 
     def _tracked(self, path: str, inputs: object, make: Callable[[], bytes], made: dict[str, Made]) -> bytes:
         """A site page made from the graph index (and ``inputs``, plain data), carried over from
