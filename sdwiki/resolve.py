@@ -131,12 +131,27 @@ class Linking:
     names: dict[int, tuple[Note, _Names]] = field(default_factory=dict)
     index: Index | None = None
     links: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]] = field(default_factory=dict)
+    gathered: _Gathered | None = None
+    """What the last corpus gathered from every note's links (brought up to date where notes changed)."""
 
     def names_of(self, note: Note) -> _Names:
         known = self.names.get(id(note))
         if known is None or known[0] is not note:
             known = self.names[id(note)] = (note, _names(note))
         return known[1]
+
+
+@dataclass
+class _Gathered:
+    """What a corpus gathers from all notes' links, kept so that an edit updates it in place."""
+
+    corpus: Corpus
+    back: defaultdict[RelPath, set[RelPath]]
+    """The notes linking to each note."""
+    embeds: dict[RelPath, dict[RelPath, WikiLink]]
+    """The notes each note embeds, with the (last) link embedding each."""
+    anchored: defaultdict[RelPath, set[RelPath]]
+    """The notes linking to a heading or block of each note."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +189,14 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
             index, last = memo.index, memo.links
         memo.index = index
     changed = {p for p in by_path.keys() | last.keys() if p not in last or last[p][0] is not by_path.get(p)}
+    gathered = memo.gathered if memo is not None and last else None
+    if memo is not None and gathered is not None and by_path.keys() == last.keys():  # the same notes
+        memo.gathered = _regather(gathered, by_path, index, last, changed, diags)
+        return memo.gathered.corpus
     anchors: dict[RelPath, tuple[set[str], frozenset[str]]] = {}  # of the notes linked to with an anchor
     resolved: dict[RelPath, tuple[Resolved, ...]] = {}
     links: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]] = {}
-    back: dict[RelPath, set[RelPath]] = defaultdict(set)
-    embeds = nx.DiGraph()
+    found = _Gathered(Corpus(by_path, index, {}, {}, ()), defaultdict(set), {}, defaultdict(set))
     for note in ordered:
         known = last.get(note.path)
         if known is not None and known[0] is note and not any(r.link.anchor and r.target in changed for r in known[1]):
@@ -188,17 +206,77 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
         links[note.path] = (note, out, problems)
         resolved[note.path] = out
         diags.extend(problems)
-        for r in out:
-            if r.kind == "note" and r.target is not None:
-                if r.target != note.path:
-                    back[r.target].add(note.path)
-                if r.link.embed:
-                    embeds.add_edge(note.path, r.target, link=r.link)
+        _gather(found, note.path, out, True)
+    diags.extend(_embed_cycles(found.embeds))
+    backlinks = {p: tuple(sorted(s)) for p, s in found.back.items()}
+    found.corpus = Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))))
     if memo is not None:
         memo.links = links
-    diags.extend(_embed_cycles(embeds))
-    backlinks = {p: tuple(sorted(s)) for p, s in back.items()}
-    return Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))))
+        memo.gathered = found
+    return found.corpus
+
+
+def _gather(found: _Gathered, source: RelPath, out: tuple[Resolved, ...], add: bool) -> set[RelPath]:
+    """Add (or take away) what a note's resolved links give the corpus; the notes whose
+    backlinks that changes."""
+    touched: set[RelPath] = set()
+    for r in out:
+        if r.kind != "note" or r.target is None:
+            continue
+        if r.target != source:
+            touched.add(r.target)
+            if add:
+                found.back[r.target].add(source)
+            else:
+                found.back[r.target].discard(source)
+        if r.link.anchor:
+            if add:
+                found.anchored[r.target].add(source)
+            else:
+                found.anchored[r.target].discard(source)
+        if r.link.embed and add:
+            found.embeds.setdefault(source, {})[r.target] = r.link
+    if not add:
+        found.embeds.pop(source, None)
+    return touched
+
+
+def _regather(
+    found: _Gathered,
+    by_path: Mapping[RelPath, Note],
+    index: Index,
+    links: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]],
+    changed: set[RelPath],
+    diags: list[Diagnostic],
+) -> _Gathered:
+    """:func:`build_corpus` for the same notes as last time, but ``changed``, under the same
+    names: the changed notes, and those linking to a heading or block of one, are resolved again
+    and what the corpus gathers is updated where they were; ``links`` is updated in place."""
+    redo = set(changed)
+    for target in changed:
+        redo.update(found.anchored.get(target, ()))
+    anchors: dict[RelPath, tuple[set[str], frozenset[str]]] = {}
+    resolved = dict(found.corpus.resolved)
+    touched: set[RelPath] = set()
+    for path in sorted(redo):
+        note = by_path[path]
+        touched |= _gather(found, path, links[path][1], False)
+        out, problems = _resolve(note, index, by_path, anchors)
+        links[path] = (note, out, problems)
+        resolved[path] = out
+        touched |= _gather(found, path, out, True)
+    backlinks = dict(found.corpus.backlinks)
+    for target in touched:
+        sources = found.back.get(target)
+        if sources:
+            backlinks[target] = tuple(sorted(sources))
+        else:
+            found.back.pop(target, None)
+            backlinks.pop(target, None)
+    diags.extend(d for _, _, problems in links.values() for d in problems)
+    diags.extend(_embed_cycles(found.embeds))
+    found.corpus = Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))))
+    return found
 
 
 def _resolve(
@@ -248,8 +326,12 @@ def _anchor_exists(anchor: str, headings: set[str], blocks: frozenset[str]) -> b
     return heading_anchor(last) in headings
 
 
-def _embed_cycles(embeds: nx.DiGraph) -> list[Diagnostic]:
+def _embed_cycles(embedded: Mapping[RelPath, Mapping[RelPath, WikiLink]]) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
+    embeds = nx.DiGraph()
+    for source in sorted(embedded):
+        for target, embedding in embedded[source].items():
+            embeds.add_edge(source, target, link=embedding)
     for component in nx.strongly_connected_components(embeds):
         members = sorted(component)
         if len(members) == 1 and not embeds.has_edge(members[0], members[0]):

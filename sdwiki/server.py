@@ -342,7 +342,9 @@ class LiveSite:
 
         while not self.stopping:
             try:
-                async for changes in awatch(self.content, stop_event=self._stop, step=30, rust_timeout=1000):
+                # an editor's save raises its events within a millisecond or two: 10 ms of quiet
+                # takes them as one change (a longer burst is picked up by the next rebuild)
+                async for changes in awatch(self.content, stop_event=self._stop, step=10, rust_timeout=1000):
                     self._saved.update(Path(p) for _, p in changes)
                     self._wake.set()
             except Exception as exc:
