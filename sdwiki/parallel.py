@@ -76,6 +76,8 @@ def _child(fn: Callable[[], Any], conn: Any) -> None:
     import signal
 
     gc.disable()  # a short-lived copy of a large process: a full collection would copy its every page
+    with contextlib.suppress(OSError):  # work in the background: the next save comes first
+        os.nice(10)
     with contextlib.suppress(ValueError):  # the parent's signal handlers and event loop are not ours
         signal.set_wakeup_fd(-1)
         for number in (signal.SIGINT, signal.SIGTERM):
@@ -88,9 +90,11 @@ def _child(fn: Callable[[], Any], conn: Any) -> None:
     conn.close()
 
 
-def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.02) -> R | None:
+def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.005) -> R | None:
     """``fn()``, in a forked copy of this process that is killed as soon as ``stop()`` says yes
-    (asked every ``poll`` seconds, and before starting): the answer is then None.
+    (asked every ``poll`` seconds, and before starting): the answer is then None. The copy runs
+    at a lower priority (``nice`` 10): it is background work, and the process that forked it
+    may have a saved note to show meanwhile.
 
     The work may hold the interpreter for seconds at a time in one call (loading or writing a
     large graph); in its own process it leaves this one free, and stopping it takes no longer

@@ -61,3 +61,11 @@ def test_nothing_starts_when_it_is_already_time_to_stop(tmp_path: Path) -> None:
 
     assert run_forked(work, lambda: True) is None
     assert not (tmp_path / "ran").exists()
+
+
+def test_the_copy_works_at_a_lower_priority_than_the_process_that_forked_it() -> None:
+    """The follow-up work must not take the processor from the next save."""
+    here = os.getpriority(os.PRIO_PROCESS, 0)
+    there = run_forked(lambda: os.getpriority(os.PRIO_PROCESS, 0), lambda: False)
+    assert there == min(here + 10, 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == here
