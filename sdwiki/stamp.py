@@ -108,12 +108,38 @@ KEYS = "page-keys.json"
 
 def read_keys(cache: Path) -> dict[str, str]:
     """The key of each page and data file of the last build (see :class:`sdwiki.site.Rendered`)."""
-    try:
-        data = json.loads((cache / KEYS).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return read_mapping(cache / KEYS) or {}
 
 
 def write_keys(cache: Path, keys: dict[str, str]) -> None:
     replace_file(cache / KEYS, json.dumps(keys, separators=(",", ":"), sort_keys=True).encode("utf-8"))
+    remember_mapping(cache / KEYS, keys)
+
+
+_WRITTEN: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
+"""The mappings this process last wrote, by file, with the file's identity then (see :func:`read_mapping`)."""
+
+
+def read_mapping(path: Path) -> dict[str, str] | None:
+    """The JSON object of strings in ``path`` (None: missing or not one). What this process last
+    wrote there (:func:`remember_mapping`) comes back without being parsed again while the file
+    is the one it wrote: ``serve`` reads its site's manifest and keys on every save, tens of
+    thousands of entries each. The answer is shared: not to be changed."""
+    try:
+        st = os.stat(path)
+        known = _WRITTEN.get(str(path))
+        if known is not None and known[0] == (st.st_mtime_ns, st.st_size, st.st_ino):
+            return known[1]
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
+
+
+def remember_mapping(path: Path, data: dict[str, str]) -> None:
+    """Note that ``path`` now holds ``data`` (just written, and not to be changed)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    _WRITTEN[str(path)] = ((st.st_mtime_ns, st.st_size, st.st_ino), data)

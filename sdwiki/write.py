@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdwiki.stamp import read_mapping, remember_mapping
+
 MANIFEST = ".sdwiki-manifest.json"
 
 
@@ -61,11 +63,7 @@ def check_output(output: Path, content: Path, files: bool = True) -> dict[str, t
 
 
 def _read_manifest(folder: Path) -> dict[str, str] | None:
-    try:
-        data = json.loads((folder / MANIFEST).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
+    return read_mapping(folder / MANIFEST)
 
 
 def scan(folder: Path) -> dict[str, tuple[int, int]]:
@@ -268,6 +266,7 @@ def update_site(
     tmp = _temporary(output / MANIFEST)
     tmp.write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True), "utf-8")
     os.replace(tmp, output / MANIFEST)
+    remember_mapping(output / MANIFEST, manifest)
     return WriteReport(len(manifest), written, tuple(changed))
 
 

@@ -330,3 +330,23 @@ def test_serve_rebuilds_make_again_only_what_an_edit_reaches_and_equal_clean_bui
     # over without being worked out again. The thinker's year reaches the thinker's page too.
     assert carried[0][0] == carried[0][1] - 1
     assert carried[1][0] <= carried[1][1] - 2
+
+
+def test_a_mapping_this_process_wrote_is_read_back_unparsed_until_someone_else_writes_it(tmp_path: Path) -> None:
+    """``serve`` reads its site's manifest and page keys on every save: what it wrote comes back
+    as it was, without parsing; a file replaced since (by the forked follow-up work, or anyone)
+    is read again."""
+    import json
+
+    from sdwiki.stamp import read_keys, write_keys
+
+    keys = {f"concept/c{i}/index.html": f"key{i}" for i in range(100)}
+    write_keys(tmp_path, keys)
+    assert read_keys(tmp_path) is keys
+    other = {**keys, "concept/c0/index.html": "changed elsewhere"}
+    tmp = tmp_path / "page-keys.json.new"
+    tmp.write_text(json.dumps(other), "utf-8")
+    os.replace(tmp, tmp_path / "page-keys.json")
+    assert read_keys(tmp_path) == other
+    (tmp_path / "page-keys.json").unlink()
+    assert read_keys(tmp_path) == {}
