@@ -425,7 +425,6 @@ def render_files(
 
 def _written(scratch: Path, name: str, write: Callable[[BinaryIO], None]) -> Path:
     """The file ``name`` in ``scratch``, as ``write`` writes it (a large file, kept out of memory)."""
-    scratch.mkdir(parents=True, exist_ok=True)
     path = scratch / name
     with path.open("wb") as f:
         write(f)

@@ -50,50 +50,49 @@ CHUNK = 32 * 1024 * 1024
 
 
 def load_nquads(text: str) -> Dataset:
-    """An Oxigraph-backed dataset from N-Quads text (as written by :func:`nquads`)."""
-    ds = load_nquads_until([text], lambda: False)
+    """An Oxigraph-backed dataset from N-Quads text (as written by :func:`nquads`), loaded in
+    steps of whole lines: a large text is never encoded whole a second time. The store is the
+    same as if it were loaded at once."""
+    ds = _load([(_text_steps(text), "nq")], lambda: False)
     assert ds is not None  # nothing stops it
     return ds
 
 
-def load_nquads_until(texts: list[str], stop: Callable[[], bool]) -> Dataset | None:
-    """:func:`load_nquads` of the texts one after the other, in steps of whole lines (the store
-    is the same as if their concatenation were loaded at once). Each text is taken out of the
-    list once loaded, so that it can be let go. ``stop`` is asked between steps: if it says
-    yes, loading ends and the answer is None."""
-    import pyoxigraph as ox
-
-    ds = new_dataset("oxigraph")
-    store = ds.store._inner  # type: ignore[attr-defined]
-    while texts:
-        text = texts[0]
-        start = 0
-        while start < len(text):
-            if stop():
-                return None
-            end = text.find("\n", start + CHUNK)
-            end = len(text) if end < 0 else end + 1
-            store.load(text[start:end].encode("utf-8"), format=ox.RdfFormat.N_QUADS)
-            start = end
-        del texts[0], text
-    return ds
-
-
 def load_files_until(files: list[tuple[Path, str]], stop: Callable[[], bool]) -> Dataset | None:
-    """:func:`load_nquads_until` from files (``nq``: N-Quads; ``nt``: N-Triples, into the default
-    graph), read a step at a time: however large the graph, its text is never in memory whole."""
+    """:func:`load_nquads` from files (``nq``: N-Quads; ``nt``: N-Triples, into the default
+    graph), one after the other, read a step at a time: however large the graph, its text is
+    never in memory whole. ``stop`` is asked between steps: if it says yes, loading ends and
+    the answer is None."""
+    return _load([(_file_steps(path), fmt) for path, fmt in files], stop)
+
+
+def _load(sources: list[tuple[Iterator[bytes], str]], stop: Callable[[], bool]) -> Dataset | None:
     import pyoxigraph as ox
 
     formats = {"nq": ox.RdfFormat.N_QUADS, "nt": ox.RdfFormat.N_TRIPLES}
     ds = new_dataset("oxigraph")
     store = ds.store._inner  # type: ignore[attr-defined]
-    for path, fmt in files:
-        with path.open("rb") as f:
-            while step := f.read(CHUNK) + f.readline():
-                if stop():
-                    return None
-                store.load(step, format=formats[fmt])
+    for steps, fmt in sources:
+        for step in steps:
+            if stop():
+                return None
+            store.load(step, format=formats[fmt])
     return ds
+
+
+def _text_steps(text: str) -> Iterator[bytes]:
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + CHUNK)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end].encode("utf-8")
+        start = end
+
+
+def _file_steps(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while step := f.read(CHUNK) + f.readline():
+            yield step
 
 
 def build_dataset(note_graphs: Iterable[NoteGraph], engine: Engine = "oxigraph") -> Dataset:
@@ -160,8 +159,7 @@ def nquads_parts(
     default: dict[str, None] = {}
     term = _term_writer()
     for ng in note_graphs:
-        found = known.get(id(ng)) if known is not None else None
-        triples = found[1] if found is not None and found[0] is ng else _lines(ng, term)
+        triples = _known_lines(ng, known, term)
         g = f" <{ng.graph}> .\n"
         lines.extend(t + g for t in triples)
         if with_default:
@@ -177,8 +175,7 @@ def write_nquads(
     them keeps each once, in the order :func:`nquads_parts` gives the default graph)."""
     term = _term_writer()
     for ng in note_graphs:
-        found = known.get(id(ng)) if known is not None else None
-        lines = found[1] if found is not None and found[0] is ng else _lines(ng, term)
+        lines = _known_lines(ng, known, term)
         g = f" <{ng.graph}> .\n"
         named.write("".join([t + g for t in lines]).encode("utf-8"))
         triples.write("".join([t + " .\n" for t in lines]).encode("utf-8"))
@@ -207,6 +204,12 @@ def _term_writer() -> Callable[[Node], str]:
         return text
 
     return term
+
+
+def _known_lines(ng: NoteGraph, known: GraphText | None, term: Callable[[Node], str]) -> list[str]:
+    """The graph's lines as ``known`` holds them (the same graph object), or written out now."""
+    found = known.get(id(ng)) if known is not None else None
+    return found[1] if found is not None and found[0] is ng else _lines(ng, term)
 
 
 def _lines(ng: NoteGraph, term: Callable[[Node], str]) -> list[str]:

@@ -218,46 +218,24 @@ def test_from_names_one_note_graph_on_both_engines(tmp_path: Path) -> None:
     assert counts["oxigraph"] == counts["rdflib"] == len(project.note_graphs["Realism.md"].triples)  # type: ignore[index]
 
 
-def test_loading_in_steps_gives_the_store_loading_at_once_gives(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``serve`` loads the whole graph in steps, so that a new save can stop it between them:
-    the store, and so the order Oxigraph writes it in, must be the one a single load makes."""
-    import pyoxigraph as ox
-
-    from sdwiki import graph
-    from sdwiki.export import dump
-    from sdwiki.graph import load_nquads, load_nquads_until, nquads
-
-    project = load_project(Path(__file__).parent.parent / "content", "https://w3id.org/sdwiki/id/")
-    text = nquads(project.ordered_graphs(), with_default=True)
-    whole = ox.Store()
-    whole.load(text.encode("utf-8"), format=ox.RdfFormat.N_QUADS)
-    monkeypatch.setattr(graph, "CHUNK", 4096)
-    asked: list[int] = []
-    assert load_nquads_until([text], lambda: len(asked) > 3 or bool(asked.append(1))) is None  # stopped
-    assert len(asked) == 4
-    stepped = load_nquads(text).store._inner  # type: ignore[attr-defined]
-    assert len(text) // 4096 > 10 and len(stepped) == len(whole)
-    middle = text.index("\n", len(text) // 2) + 1
-    texts = [text[:middle], text[middle:]]  # as the builder loads the named graphs, then the default graph
-    parts = load_nquads_until(texts, lambda: False)
-    assert parts is not None and texts == []  # each text let go once loaded
-    for fmt in ("ttl", "jsonld", "trig"):
-        assert dump(stepped, fmt) == dump(whole, fmt) == dump(parts.store._inner, fmt)  # type: ignore[attr-defined]
-
-
-def test_loading_from_files_gives_the_store_loading_the_text_gives(
+def test_loading_in_steps_and_from_files_gives_the_store_loading_at_once_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The build writes the whole graph to files a note graph at a time and loads the store from
-    them (never the whole text in memory): the store, and so every file Oxigraph writes from
-    it, must be the one loading the N-Quads text with its default graph makes."""
+    """Large texts are loaded in steps of whole lines, and the build writes the whole graph to
+    files a note graph at a time and loads the store from them (never the whole text in
+    memory), stopping between steps when a new save comes: the store, and so every file
+    Oxigraph writes from it, must be the one loading the N-Quads text at once makes."""
+    import pyoxigraph as ox
+
     from sdwiki import graph
     from sdwiki.export import dump
     from sdwiki.graph import load_files_until, load_nquads, nquads, nquads_parts, write_nquads
 
     project = load_project(Path(__file__).parent.parent / "content", "https://w3id.org/sdwiki/id/")
     graphs = project.ordered_graphs()
-    whole = load_nquads(nquads(graphs, with_default=True)).store._inner  # type: ignore[attr-defined]
+    text = nquads(graphs, with_default=True)
+    whole = ox.Store()
+    whole.load(text.encode("utf-8"), format=ox.RdfFormat.N_QUADS)
     named, triples = tmp_path / "graph.nq", tmp_path / "triples.nt"
     with named.open("wb") as a, triples.open("wb") as b:
         write_nquads(graphs, a, b)
@@ -265,6 +243,8 @@ def test_loading_from_files_gives_the_store_loading_the_text_gives(
     repeated = triples.read_text("utf-8").splitlines()
     assert len(repeated) > len(set(repeated))  # notes state some triples twice: the store keeps one
     monkeypatch.setattr(graph, "CHUNK", 4096)
+    stepped = load_nquads(text).store._inner  # type: ignore[attr-defined]
+    assert len(text) // 4096 > 10 and len(stepped) == len(whole)
     asked: list[int] = []
     assert load_files_until([(named, "nq")], lambda: len(asked) > 3 or bool(asked.append(1))) is None
     assert len(asked) == 4  # stopped between steps
@@ -273,4 +253,4 @@ def test_loading_from_files_gives_the_store_loading_the_text_gives(
     store = loaded.store._inner  # type: ignore[attr-defined]
     assert len(store) == len(whole)
     for fmt in ("ttl", "jsonld", "trig"):
-        assert dump(store, fmt) == dump(whole, fmt)
+        assert dump(store, fmt) == dump(stepped, fmt) == dump(whole, fmt)
