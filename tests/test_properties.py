@@ -65,6 +65,7 @@ NAME = (
     ),
     st.lists(MARKDOWNISH, min_size=7, max_size=7),
 )
+@example(links=[("0", None, None, False)] * 3, fillers=["---", "", "---", "", "", "", ""])
 def test_every_generated_link_is_found(
     links: list[tuple[str, str | None, str | None, bool]], fillers: list[str]
 ) -> None:
@@ -77,7 +78,8 @@ def test_every_generated_link_is_found(
         # separate links by paragraphs of noise that cannot open code spans or links
         filler = "".join(c for c in fillers[i] if c not in "`[]!\\")
         parts.append(f"{filler}\n\nText {raw} end.\n\n")
-    note = parse_note(RelPath("gen.md"), "".join(parts))
+    # a line of text first: a note opening with a "---" filler would have frontmatter
+    note = parse_note(RelPath("gen.md"), "Links.\n\n" + "".join(parts))
     got = [(link.target, link.anchor, link.shown, link.embed) for link in note.links]
     want = [
         (" ".join(t.split()) and t.strip(), a.strip() if a else None, s.strip() if s else None, e)
