@@ -34,7 +34,7 @@ from rdflib import Literal, URIRef
 from sdwiki.extract import NoteGraph, Triple
 from sdwiki.ontology import SD, Ontology
 from sdwiki.pipeline import Project
-from sdwiki.records import quick_pickle
+from sdwiki.records import by_object, quick_pickle
 from sdwiki.registry import key
 from sdwiki.stamp import replace_file
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
@@ -325,7 +325,7 @@ def analyse(project: Project, memo: AnalysisMemo | None = None) -> Analysis:
     gets the same analysis back, without being projected again.
     """
     if memo is not None:
-        key = network_key(project, memo.signatures, memo)
+        key = network_key(project, memo)
         if memo.analysis is not None and memo.key == key:
             return memo.analysis
     wanted: dict[URIRef, set[str]] = {SKOS.definition: set(), SD.keyThinker: set()}
@@ -340,25 +340,15 @@ def analyse(project: Project, memo: AnalysisMemo | None = None) -> Analysis:
     return result
 
 
-def network_key(
-    project: Project, signatures: dict[int, tuple[NoteGraph, str]], memo: AnalysisMemo | None = None
-) -> str:
+def network_key(project: Project, memo: AnalysisMemo) -> str:
     """A digest of everything :func:`network` and the measures are made from: the notes' IRIs,
     titles and classes, and each note graph's :func:`_signature` (worked out once per graph
-    object; ``signatures`` is left holding this project's graphs). With ``memo``, the same
-    registry object and the same graphs' parts as last time give the last key without a digest."""
+    object, kept in ``memo``). The same registry object and the same graphs' parts as last time
+    give the last key without a digest."""
     reg = project.registry
-    graphs: list[tuple[str, str]] = []
-    now: dict[int, tuple[NoteGraph, str]] = {}
-    for ng in project.ordered_graphs():
-        known = signatures.get(id(ng))
-        if known is None or known[0] is not ng:
-            known = (ng, _signature(ng))
-        now[id(ng)] = known
-        graphs.append((ng.path, known[1]))
-    signatures.clear()
-    signatures.update(now)
-    last = memo.made_from if memo is not None else None
+    memo.signatures = by_object(memo.signatures, project.ordered_graphs(), _signature)
+    graphs: list[tuple[str, str]] = [(ng.path, signature) for ng, signature in memo.signatures.values()]
+    last = memo.made_from
     if last is not None and last[0] is reg and last[1] == graphs:  # a registry is kept only while names hold
         return last[2]
     parts: list[object] = [
@@ -369,8 +359,7 @@ def network_key(
         *graphs,
     ]
     key = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
-    if memo is not None:
-        memo.made_from = (reg, graphs, key)
+    memo.made_from = (reg, graphs, key)
     return key
 
 

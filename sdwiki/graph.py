@@ -20,6 +20,7 @@ from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
 from sdwiki.ontology import PREFIXES
+from sdwiki.records import by_object
 
 Engine = Lit["oxigraph", "rdflib"]
 ENGINES: tuple[Engine, ...] = ("oxigraph", "rdflib")
@@ -185,10 +186,7 @@ def keep_text(note_graphs: Iterable[NoteGraph], kept: dict[int, tuple[NoteGraph,
     """Leave ``kept`` holding exactly these graphs' triples as N-Quads lines (without the graph
     name), writing out only the graphs it did not hold yet."""
     term = _term_writer()
-    now: dict[int, tuple[NoteGraph, list[str]]] = {}
-    for ng in note_graphs:
-        found = kept.get(id(ng))
-        now[id(ng)] = found if found is not None and found[0] is ng else (ng, _lines(ng, term))
+    now = by_object(kept, note_graphs, lambda ng: _lines(ng, term))
     kept.clear()
     kept.update(now)
 

@@ -17,6 +17,7 @@ from rdflib import URIRef
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.notes import Note, aliases
 from sdwiki.ontology import SD, Ontology, heading_key
+from sdwiki.records import by_object
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
 from sdwiki.terms import iri
@@ -95,19 +96,12 @@ def build_registry(
     if memo is None:
         return _build_registry(corpus, onto, base)
     lists = _thinker_lists(onto)
-    now: dict[int, tuple[Note, tuple[object, ...]]] = {}
-    made_from: list[object] = [base]
-    for note in corpus.notes.values():
-        known = memo.inputs.get(id(note))
-        if known is None or known[0] is not note:
-            known = (note, _naming_inputs(note, lists))
-        now[id(note)] = known
-        made_from.append(known[1])
-    memo.inputs = now
-    if memo.last is not None and memo.last[0] == tuple(made_from):
+    memo.inputs = by_object(memo.inputs, corpus.notes.values(), lambda note: _naming_inputs(note, lists))
+    made_from = (base, *(inputs for _, inputs in memo.inputs.values()))
+    if memo.last is not None and memo.last[0] == made_from:
         return memo.last[1]
     registry = _build_registry(corpus, onto, base)
-    memo.last = (tuple(made_from), registry)
+    memo.last = (made_from, registry)
     return registry
 
 
