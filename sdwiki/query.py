@@ -388,7 +388,7 @@ def _rdflib_term(term: object) -> Identifier | None:
     if kind is ox.NamedNode:
         return terms.iri(term.value)  # type: ignore[attr-defined]
     if kind is ox.Literal and not term.language and term.datatype.value == _XSD_STRING:  # type: ignore[attr-defined]
-        return _plain(term.value)  # type: ignore[attr-defined]
+        return terms.literal(term.value)  # type: ignore[attr-defined]
     from oxrdflib._converter import from_ox
 
     return None if term is None else _plain_literal(from_ox(term))  # type: ignore[arg-type]
@@ -399,13 +399,6 @@ def _ox() -> Any:
     import pyoxigraph
 
     return pyoxigraph
-
-
-@functools.lru_cache(maxsize=65536)
-def _plain(value: str) -> Literal:
-    """The same strings come back in answer after answer: each is made once (IRIs: see
-    :func:`sdwiki.terms.iri`)."""
-    return Literal(value)
 
 
 def _plain_literal(term: Node | None) -> Identifier | None:

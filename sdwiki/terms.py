@@ -67,7 +67,8 @@ def iri(text: str) -> URIRef:
 
 @lru_cache(maxsize=1 << 16, typed=True)
 def literal(value: str | int, datatype: URIRef | None = None) -> Literal:
-    """The one :class:`Literal` for a short value many notes repeat (a label, a path, a line, a
-    year). Making a literal runs rdflib's type conversion in Python; labels of shared resources
-    are made tens of thousands of times in a large build. Long text is not worth keeping."""
+    """The one :class:`Literal` for a value made again and again: a label, a path, a line or a
+    year many notes repeat, a string coming back in answer after answer. Making a literal runs
+    rdflib's type conversion in Python; labels of shared resources are made tens of thousands of
+    times in a large build. (A note's long text, made once, does not come through here.)"""
     return Literal(value, datatype=datatype)
