@@ -154,8 +154,9 @@ class SiteBuilder:
         index = self.search is True or (self.search == "first" and self.builds == 0)
         cache = cache_dir(output)
         inputs: str | None = None
+        private = self.in_place and self.builds > 0  # the site this builder made and alone updates
         try:
-            site_files = check_output(output, content, files=not (self.in_place and self.builds))
+            site_files = check_output(output, content, files=not private)
         except WriteError as exc:
             raise BuildError(str(exc)) from exc
         code = stamp.code_digest()
@@ -171,7 +172,7 @@ class SiteBuilder:
             project = self._read(content, output, settings)
         except ContentError as exc:
             raise BuildError(str(exc)) from exc
-        previous = Previous(output, stamp.read_keys(cache), trusted=self.in_place and self.builds > 0)
+        previous = Previous(output, stamp.read_keys(cache), trusted=private)
         pages_first = self.pages_first and self.in_place and not index
         memo = None
         if self._kept is None:  # no builder memory: the analysis the last build left in the cache

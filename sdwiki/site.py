@@ -310,10 +310,7 @@ class Site:
             body_key = known.body_key
         elif note is not None:
             body_key = _key(self.body_inputs(note, page))
-        if known is not None and known.page_key and (known.context_key, known.body_key) == (context_key, body_key):
-            key = known.page_key  # the code and the title are as then (or nothing would be known)
-        else:
-            key = _key(self.version, self.data.title, page, context_key, body_key)
+        key = _key(self.version, self.data.title, page, context_key, body_key)
         if self.reuse(page, key):
             out[page] = Rendered(key, None)
         else:
@@ -322,8 +319,7 @@ class Site:
             if note is not None:
                 ctx.update(self.note_body(note, page))
             out[page] = Rendered(key, self.render("entity.html", page, **ctx))
-        folder = page.rsplit("/", 1)[0]
-        names = (f"{folder}/data.ttl", f"{folder}/data.jsonld")
+        names = _data_files(page)
         if known is not None and all(self.reuse(name, known.data_key) for name in names):
             data_key = known.data_key
             out.update({name: Rendered(data_key, None) for name in names})
@@ -350,8 +346,7 @@ class Site:
         note = self.note_of(iri)
         if (note is None) == bool(known.body_key) or (note is not None and not self._same_text(note)):
             return False
-        folder = page.rpartition("/")[0]
-        names = (f"{folder}/data.ttl", f"{folder}/data.jsonld")
+        names = _data_files(page)
         reuse = self.reuse
         if not (reuse(page, known.page_key) and reuse(names[0], known.data_key) and reuse(names[1], known.data_key)):
             return False
@@ -840,6 +835,12 @@ class Site:
             lines.append(f"  <url><loc>{markupsafe.escape(loc or './')}</loc></url>")
         lines.append("</urlset>")
         return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _data_files(page: str) -> tuple[str, str]:
+    """An entity page's Turtle and JSON-LD files, beside it."""
+    folder = page.rpartition("/")[0]
+    return f"{folder}/data.ttl", f"{folder}/data.jsonld"
 
 
 _PANEL_FORMS = {
