@@ -82,10 +82,11 @@ def write(cache: Path, stamp: Stamp) -> None:
     replace_file(cache / STAMP, json.dumps(data, separators=(",", ":")).encode("utf-8"))
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Write a file of the cache folder in one step: a reader sees the old file or the new one."""
+def replace_file(path: Path, data: bytes, tmp: Path | None = None) -> None:
+    """Write a file in one step, through ``tmp`` (by default beside it): a reader sees the old
+    file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp")
+    tmp = tmp or path.with_name(f"{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -112,8 +113,7 @@ def read_keys(cache: Path) -> dict[str, str]:
 
 
 def write_keys(cache: Path, keys: dict[str, str]) -> None:
-    replace_file(cache / KEYS, json.dumps(keys, separators=(",", ":"), sort_keys=True).encode("utf-8"))
-    remember_mapping(cache / KEYS, keys)
+    write_mapping(cache / KEYS, keys)
 
 
 _WRITTEN: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
@@ -122,7 +122,7 @@ _WRITTEN: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
 
 def read_mapping(path: Path) -> dict[str, str] | None:
     """The JSON object of strings in ``path`` (None: missing or not one). What this process last
-    wrote there (:func:`remember_mapping`) comes back without being parsed again while the file
+    wrote there (:func:`write_mapping`) comes back without being parsed again while the file
     is the one it wrote: ``serve`` reads its site's manifest and keys on every save, tens of
     thousands of entries each. The answer is shared: not to be changed."""
     try:
@@ -136,10 +136,14 @@ def read_mapping(path: Path) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
-def remember_mapping(path: Path, data: dict[str, str]) -> None:
-    """Note that ``path`` now holds ``data`` (just written, and not to be changed)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return
+def mapping_json(data: dict[str, str]) -> bytes:
+    """A mapping of strings as compact JSON, its keys sorted (the same mapping, the same bytes)."""
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def write_mapping(path: Path, data: dict[str, str], tmp: Path | None = None) -> None:
+    """Write ``data`` to ``path`` in one step (see :func:`replace_file`), remembered so that
+    :func:`read_mapping` gives it back without parsing: not to be changed after."""
+    replace_file(path, mapping_json(data), tmp)
+    st = os.stat(path)
     _WRITTEN[str(path)] = ((st.st_mtime_ns, st.st_size, st.st_ino), data)

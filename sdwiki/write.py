@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdwiki.stamp import read_mapping, remember_mapping
+from sdwiki.stamp import mapping_json, read_mapping, write_mapping
 
 MANIFEST = ".sdwiki-manifest.json"
 
@@ -205,7 +204,7 @@ def write_site(
         post(staging)
     # digests of what was written are known; only files added after (the search index) are read
     manifest = {rel: digests.get(rel) or _digest((staging / rel).read_bytes()) for rel in sorted(scan(staging))}
-    (staging / MANIFEST).write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True), "utf-8")
+    (staging / MANIFEST).write_bytes(mapping_json(manifest))
     if output.exists():
         if not _exchange(staging, output):
             os.rename(output, retired)
@@ -263,10 +262,7 @@ def update_site(
         else:
             (output / rel).unlink(missing_ok=True)
             changed.append(rel)
-    tmp = _temporary(output / MANIFEST)
-    tmp.write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True), "utf-8")
-    os.replace(tmp, output / MANIFEST)
-    remember_mapping(output / MANIFEST, manifest)
+    write_mapping(output / MANIFEST, manifest, _temporary(output / MANIFEST))
     return WriteReport(len(manifest), written, tuple(changed))
 
 
