@@ -219,25 +219,20 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
 def _gather(found: _Gathered, source: RelPath, out: tuple[Resolved, ...], add: bool) -> set[RelPath]:
     """Add (or take away) what a note's resolved links give the corpus; the notes whose
     backlinks that changes."""
+    update = set.add if add else set.discard
     touched: set[RelPath] = set()
+    if not add:
+        found.embeds.pop(source, None)
     for r in out:
         if r.kind != "note" or r.target is None:
             continue
         if r.target != source:
             touched.add(r.target)
-            if add:
-                found.back[r.target].add(source)
-            else:
-                found.back[r.target].discard(source)
+            update(found.back[r.target], source)
         if r.link.anchor:
-            if add:
-                found.anchored[r.target].add(source)
-            else:
-                found.anchored[r.target].discard(source)
+            update(found.anchored[r.target], source)
         if r.link.embed and add:
             found.embeds.setdefault(source, {})[r.target] = r.link
-    if not add:
-        found.embeds.pop(source, None)
     return touched
 
 
