@@ -433,12 +433,15 @@ def _written(scratch: Path, name: str, write: Callable[[BinaryIO], None]) -> Pat
 
 
 def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:
+    from sdwiki.analytics import Relatedness
+
+    related = Relatedness(analysis.neighbours, analysis.kinds)  # made once: every entity page asks
     return replace(
         data,
         centrality=dict(analysis.pagerank),
         communities=dict(analysis.community_of),
         layout=dict(analysis.layout),
-        related=lambda iri: list(analysis.related(iri, 8, kind=analysis.kinds.get(iri))),
+        related=lambda iri: related(iri, 8, kind=analysis.kinds.get(iri)),
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from rdflib import URIRef
 from sdwiki.analytics import (
     Analysis,
     PathError,
+    Relatedness,
     analyse,
     analytics_graph_iri,
     analytics_triples,
@@ -359,3 +362,48 @@ def test_betweenness_is_networkx_betweenness(edges: list[tuple[int, int]], isola
     assert ours.keys() == {str(v) for v in theirs}
     for v, value in theirs.items():
         assert ours[str(v)] == pytest.approx(value, abs=1e-12, nan_ok=True)
+
+
+def adamic_adar(
+    neighbours: dict[str, tuple[str, ...]], kinds: dict[str, str], iri: str, k: int, kind: str | None
+) -> list[tuple[str, float]]:
+    """The score as defined: a loop over the shared neighbours, every candidate sorted."""
+    scores: dict[str, float] = defaultdict(float)
+    for w in neighbours.get(iri, ()):
+        if len(neighbours[w]) >= 2:
+            for v in neighbours[w]:
+                if v != iri and (kind is None or kinds[v] == kind):
+                    scores[v] += 1 / math.log(len(neighbours[w]))
+    ranked = sorted((-round(s, 9), v) for v, s in scores.items())
+    return [(v, -s) for s, v in ranked[:k]]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    size=st.integers(2, 150) | st.integers(100, 150),
+    edges=st.lists(st.tuples(st.integers(0, 149), st.integers(0, 149)), max_size=300),
+    hubs=st.lists(st.tuples(st.integers(0, 149), st.integers(0, 40), st.integers(1, 3)), min_size=1, max_size=4),
+    kinds=st.lists(st.sampled_from(["concept", "thinker", "era"]), min_size=150, max_size=150),
+    k=st.integers(0, 90),
+    ask=st.sampled_from([None, "concept", "thinker", "era", "work"]),
+)
+def test_relatedness_ranks_as_the_plain_loop(
+    size: int,
+    edges: list[tuple[int, int]],
+    hubs: list[tuple[int, int, int]],
+    kinds: list[str],
+    k: int,
+    ask: str | None,
+) -> None:
+    # hubs (a node linked to every ``step``-th node) give the many near-equal scores that
+    # only the exact sort may order
+    g = nx.Graph()
+    g.add_nodes_from(f"n{i:03}" for i in range(size))
+    g.add_edges_from((f"n{a % size:03}", f"n{b % size:03}") for a, b in edges if a % size != b % size)
+    for hub, start, step in hubs:
+        g.add_edges_from((f"n{hub % size:03}", f"n{v:03}") for v in range(start % size, size, step) if v != hub % size)
+    neighbours = {n: tuple(sorted(g.adj[n])) for n in sorted(g.nodes)}
+    kind_of = {n: kinds[i] for i, n in enumerate(sorted(g.nodes))}
+    ranker = Relatedness(neighbours, kind_of)
+    for iri in [*neighbours, "absent"]:
+        assert ranker(iri, k, ask) == adamic_adar(neighbours, kind_of, iri, k, ask)
