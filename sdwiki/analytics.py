@@ -20,7 +20,6 @@ import hashlib
 import itertools
 import json
 import math
-import pickle
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,7 +35,6 @@ from sdwiki.ontology import SD, Ontology
 from sdwiki.pipeline import Project
 from sdwiki.records import by_object, quick_pickle
 from sdwiki.registry import key
-from sdwiki.stamp import replace_file
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
 
 SEED = 42
@@ -329,26 +327,21 @@ def read_memo(path: Path, code: str) -> AnalysisMemo:
     """The analysis the last build left at ``path`` (see :func:`write_memo`), if this code made it
     and the file is whole; otherwise an empty memo. ``sdwiki build`` keeps the analysis there, in
     its cache folder, so that an edit to prose does not compute the network's measures again."""
-    try:
-        data = path.read_bytes()
-        head, _, payload = data.partition(b"\n")
-        made_by, key, digest = head.decode("ascii").split(" ")
-        if made_by != code or hashlib.sha256(payload).hexdigest() != digest:
-            return AnalysisMemo()
-        analysis = pickle.loads(payload)
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-        return AnalysisMemo()
-    return AnalysisMemo(key=key, analysis=analysis) if isinstance(analysis, Analysis) else AnalysisMemo()
+    from sdwiki import bundle
+
+    found = bundle.read(path, code)
+    if isinstance(found, tuple) and len(found) == 2 and isinstance(found[0], str) and isinstance(found[1], Analysis):
+        return AnalysisMemo(key=found[0], analysis=found[1])
+    return AnalysisMemo()
 
 
 def write_memo(path: Path, code: str, memo: AnalysisMemo) -> None:
-    """Keep ``memo``'s analysis at ``path`` for the next build made by the same ``code``: a line
-    naming the code, the network's key and the digest of the pickled analysis that follows."""
-    if memo.analysis is None:
-        return
-    payload = pickle.dumps(memo.analysis, protocol=pickle.HIGHEST_PROTOCOL)
-    head = f"{code} {memo.key} {hashlib.sha256(payload).hexdigest()}\n".encode("ascii")
-    replace_file(path, head + payload)
+    """Keep ``memo``'s analysis, with the key of the network it belongs to, at ``path`` for the
+    next build made by the same ``code`` (see :mod:`sdwiki.bundle`)."""
+    from sdwiki import bundle
+
+    if memo.analysis is not None:
+        bundle.write(path, code, (memo.key, memo.analysis))
 
 
 def analyse(project: Project, memo: AnalysisMemo | None = None) -> Analysis:

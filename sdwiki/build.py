@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from sdwiki import stamp
+from sdwiki import bundle, stamp
 from sdwiki.parallel import default_jobs, fork_map
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
@@ -37,8 +37,6 @@ _NAMES_GRAPHS = re.compile(r"\b(GRAPH|FROM)\b", re.IGNORECASE)
 STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
 SCRATCH = "whole-graph"
 """Where the whole-graph files are written before they are copied into the site (in the cache folder)."""
-ANALYSIS = "analysis.pickle"
-"""The network analysis of the last build, in the cache folder (see :func:`sdwiki.analytics.read_memo`)."""
 
 
 class BuildError(Exception):
@@ -169,7 +167,7 @@ class SiteBuilder:
         from sdwiki.pipeline import ContentError
 
         try:
-            project = self._read(content, output, settings)
+            project = self._read(content, output, settings, code)
         except ContentError as exc:
             raise BuildError(str(exc)) from exc
         previous = Previous(output, stamp.read_keys(cache), trusted=private)
@@ -178,7 +176,7 @@ class SiteBuilder:
         if self._kept is None:  # no builder memory: the analysis the last build left in the cache
             from sdwiki.analytics import read_memo
 
-            memo = read_memo(cache / ANALYSIS, code)
+            memo = read_memo(cache / bundle.ANALYSIS, code)
         known = memo.key if memo is not None else None
         made = render_files(
             project, settings, cache / SCRATCH, self.timings, self.jobs, previous, code, self._kept, pages_first, memo
@@ -204,7 +202,7 @@ class SiteBuilder:
                 if memo is not None and memo.key != known:
                     from sdwiki.analytics import write_memo
 
-                    write_memo(cache / ANALYSIS, code, memo)
+                    write_memo(cache / bundle.ANALYSIS, code, memo)
                 if inputs is not None:
                     stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
         except (OSError, WriteError) as exc:
@@ -272,24 +270,42 @@ class SiteBuilder:
         with self.timings.stage("search index"):
             index_search(folder)
 
-    def _read(self, content: Path, output: Path, settings: Settings) -> Project:
+    def _read(self, content: Path, output: Path, settings: Settings, code: str) -> Project:
         from sdwiki.notes import discover
         from sdwiki.pipeline import ContentError, Extracted, analyse
 
         if not content.is_dir():
             raise ContentError(f"{content}: content folder not found")
+        cache = cache_dir(output)
         with self.timings.stage("read"):
             paths, attachments, problems = discover(content)
-            notes = self._read_notes(content, output, paths)
+            notes = self._read_notes(content, cache, paths, code)
         with self.timings.stage("link + extract"):
-            if self._extracted is None:
+            first, usable = self._extracted is None, False
+            if self._extracted is None:  # nothing in memory: the graphs the last build left, if any
+                found = bundle.read(cache / bundle.GRAPHS, code)
+                usable = isinstance(found, tuple) and len(found) == 2
                 self._extracted = Extracted()
+                if isinstance(found, tuple) and len(found) == 2:
+                    self._extracted.names, self._extracted.graphs = found
+            loaded = {p: graph for p, (_, graph) in self._extracted.graphs.items()} if first else {}
             notes_read = [n for _, n in notes.values()]
-            return analyse(notes_read, attachments, problems, content, settings.base_iri, self._extracted)
+            project = analyse(notes_read, attachments, problems, content, settings.base_iri, self._extracted)
+            if first:
+                made = sum(loaded.get(p) is not graph for p, (_, graph) in self._extracted.graphs.items())
+                if bundle.worth_writing(usable, made, len(project.note_graphs)):
+                    bundle.write(cache / bundle.GRAPHS, code, (self._extracted.names, self._extracted.graphs))
+            return project
 
     def _read_notes(
-        self, content: Path, output: Path, paths: list[RelPath]
+        self, content: Path, cache: Path, paths: list[RelPath], code: str
     ) -> dict[RelPath, tuple[tuple[int, int], Note]]:
+        """Every note, read again only where its file's size or modification time changed (kept
+        in memory between builds); on a builder's first build, the notes the last build left in
+        the cache folder (:data:`sdwiki.bundle.NOTES`) are taken where the file holds the same bytes."""
+        from sdwiki.notes import read_note, still_holds
+
+        first = not self._notes
         notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         marks: dict[RelPath, tuple[int, int]] = {}
         root = str(content)
@@ -304,13 +320,20 @@ class SiteBuilder:
                 notes[rel] = known
             else:
                 marks[rel] = mark
-        from sdwiki.notes import read_note
-
-        cache = cache_dir(output)
+        stored = bundle.read(cache / bundle.NOTES, code) if first and marks else None
+        if isinstance(stored, dict):
+            for rel in list(marks):
+                note = stored.get(rel)
+                if note is not None and still_holds(content, rel, note):
+                    notes[rel] = (marks.pop(rel), note)
         fresh = fork_map(lambda rel: read_note(content, rel, cache), list(marks), self.jobs)
         for rel, note in zip(marks, fresh, strict=True):
             notes[rel] = (marks[rel], note)
         self._notes = {rel: notes[rel] for rel in paths}
+        if first and bundle.worth_writing(isinstance(stored, dict), len(marks), len(paths)):
+            bundle.write(
+                cache / bundle.NOTES, code, {rel: note for rel, (_, note) in self._notes.items() if note.digest}
+            )
         return self._notes
 
 

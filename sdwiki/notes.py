@@ -186,6 +186,19 @@ def discover(root: Path) -> tuple[list[RelPath], list[RelPath], list[Diagnostic]
     return sorted(notes), sorted(files), problems
 
 
+def still_holds(root: Path, rel: RelPath, note: Note) -> bool:
+    """Whether the file at ``rel`` still holds the bytes ``note`` was parsed from (then reading
+    it again would give ``note``)."""
+    if not note.digest or note.path != rel:
+        return False
+    try:
+        with open(root / rel, "rb") as fh:
+            data = fh.read(MAX_NOTE_BYTES + 1)
+    except OSError:
+        return False
+    return len(data) <= MAX_NOTE_BYTES and hashlib.sha256(data).hexdigest() == note.digest
+
+
 def read_note(root: Path, rel: RelPath, cache: Path | None = None) -> Note:
     """Read and parse one note file; never raises for bad content.
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sdwiki.build import ANALYSIS, SiteBuilder, cache_dir
+from sdwiki import bundle, notes, pipeline, stamp
+from sdwiki.build import SiteBuilder, cache_dir
 from sdwiki.settings import Settings
 
 VAULT = Path(__file__).parent / "data" / "site-vault"
@@ -195,7 +196,7 @@ def test_command_line_builds_keep_the_network_analysis_while_no_relation_changes
     """The analysis is kept in the cache folder: a prose edit reuses it, a new relation or a
     damaged file makes it again; the site always equals a clean build's."""
     content, site = _vault(tmp_path)
-    memo = cache_dir(site) / ANALYSIS
+    memo = cache_dir(site) / bundle.ANALYSIS
     _build(content, site)
     first = memo.read_bytes()
     note = content / "concepts" / "Restraint.md"
@@ -208,7 +209,9 @@ def test_command_line_builds_keep_the_network_analysis_while_no_relation_changes
         assert _files(site) == _files(clean)
 
     def network() -> str:  # the key of the network the kept analysis belongs to
-        return memo.read_bytes().split(b" ", 2)[1].decode()
+        kept = bundle.read(memo, stamp.code_digest())
+        assert isinstance(kept, tuple)
+        return str(kept[0])
 
     key = network()
     edit_and_compare("Choosing not", "Deciding not")  # prose: the same network, the file untouched
@@ -350,3 +353,55 @@ def test_a_mapping_this_process_wrote_is_read_back_unparsed_until_someone_else_w
     assert read_keys(tmp_path) == other
     (tmp_path / "page-keys.json").unlink()
     assert read_keys(tmp_path) == {}
+
+
+def test_command_line_builds_start_from_the_notes_and_graphs_the_last_one_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build leaves its notes as parsed and its note graphs as extracted in the cache folder,
+    one file each; the next build (nothing in memory) parses and extracts again only the notes
+    whose files changed, and its site is a clean build's. A damaged bundle is ignored."""
+    content, site = _vault(tmp_path)
+    _build(content, site)
+    cache = cache_dir(site)
+    shutil.rmtree(cache / "notes")  # the cache entry of each note: only the bundle can spare the parser
+    parsed: list[str] = []
+    extracted: list[str] = []
+    parse, extract = notes.parse_note, pipeline.extract
+    monkeypatch.setattr(notes, "parse_note", lambda rel, *a: parsed.append(rel) or parse(rel, *a))
+    monkeypatch.setattr(pipeline, "extract", lambda note, *a: extracted.append(note.path) or extract(note, *a))
+    note = content / "concepts" / "Restraint.md"
+    everything = sorted(str(p.relative_to(content)) for p in content.rglob("*.md"))
+
+    def edit_and_compare(old: str, new: str) -> tuple[list[str], list[str]]:
+        """The notes parsed and extracted by a build after the edit."""
+        parsed.clear()
+        extracted.clear()
+        note.write_text(note.read_text("utf-8").replace(old, new, 1), "utf-8")
+        assert SiteBuilder(search=False, jobs=1)(content, site, Settings()).startswith("built ")
+        done = (sorted(parsed), sorted(extracted))
+        clean = tmp_path / f"clean-{len(old)}-{len(new)}"
+        _build(content, clean)
+        assert _files(site) == _files(clean)
+        return done
+
+    assert edit_and_compare("Choosing not", "Deciding not") == (["concepts/Restraint.md"], ["concepts/Restraint.md"])
+    for name in (bundle.NOTES, bundle.GRAPHS):
+        kept = cache / name
+        kept.write_bytes(kept.read_bytes()[:-100])  # cut short: not used, and made again
+    assert edit_and_compare("Deciding not", "Electing not") == (everything, everything)
+    assert edit_and_compare("Electing not", "Opting not") == (["concepts/Restraint.md"], ["concepts/Restraint.md"])
+
+
+def test_a_bundle_is_read_only_by_the_code_that_wrote_it_and_only_whole(tmp_path: Path) -> None:
+    kept = tmp_path / "kept.pickle"
+    bundle.write(kept, "code-a", {"notes": [1, 2, 3]})
+    assert bundle.read(kept, "code-a") == {"notes": [1, 2, 3]}
+    assert bundle.read(kept, "code-b") is None
+    whole = kept.read_bytes()
+    kept.write_bytes(whole.replace(b"notes", b"NOTES"))
+    assert bundle.read(kept, "code-a") is None
+    kept.write_bytes(whole[:-3])
+    assert bundle.read(kept, "code-a") is None
+    assert bundle.read(tmp_path / "absent.pickle", "code-a") is None
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.pickle"]  # no temporary file left behind
