@@ -405,3 +405,30 @@ def test_a_bundle_is_read_only_by_the_code_that_wrote_it_and_only_whole(tmp_path
     assert bundle.read(kept, "code-a") is None
     assert bundle.read(tmp_path / "absent.pickle", "code-a") is None
     assert [p.name for p in tmp_path.iterdir()] == ["kept.pickle"]  # no temporary file left behind
+
+
+def test_a_build_leaves_the_oldest_generation_to_the_end(tmp_path: Path) -> None:
+    """No full collection runs during a build (each would walk every note, graph and index entry
+    made so far), the young generations are still collected, and the collector's settings are
+    as they were afterwards."""
+    import gc
+
+    content, site = _vault(tmp_path)
+    seen: list[int] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            seen.append(info["generation"])
+
+    builder = SiteBuilder(search=False, jobs=1)
+    before = gc.get_threshold()
+    gc.set_threshold(700, 1, 1)  # without the build's own setting, a full collection every other young one
+    gc.collect()
+    gc.callbacks.append(record)
+    try:
+        builder(content, site, Settings())
+        assert gc.get_threshold() == (700, 1, 1)
+    finally:
+        gc.callbacks.remove(record)
+        gc.set_threshold(*before)
+    assert seen.count(0) > 20 and seen.count(1) > 10 and 2 not in seen
