@@ -6,10 +6,9 @@ import contextlib
 import gc
 import os
 import re
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from sdwiki import bundle, stamp
 from sdwiki.parallel import default_jobs, fork_map
 from sdwiki.resources import templates_dir
+from sdwiki.search import DOCS, index_search
 from sdwiki.settings import Settings
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
@@ -211,7 +211,7 @@ class SiteBuilder:
                 if self.in_place and not index:
                     report = update_site(output, files, copies, keep=keep, previous=previous)
                 else:
-                    post = self._search if index else None
+                    post = partial(self._search, files, cache / DOCS) if index else None
                     report = write_site(output, files, copies, post=post, keep=keep, previous=previous)
                 counts = {
                     "files": report.files,
@@ -287,9 +287,9 @@ class SiteBuilder:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         return report.changed or ()
 
-    def _search(self, folder: Path) -> None:
+    def _search(self, pages: Mapping[str, bytes | None], docs: Path, folder: Path, digests: Mapping[str, str]) -> None:
         with self.timings.stage("search index"):
-            index_search(folder)
+            index_search(folder, digests, pages, docs)
 
     def _read(self, content: Path, output: Path, settings: Settings, code: str) -> Project:
         from sdwiki.notes import discover
@@ -517,15 +517,3 @@ def _query_results(ds: Dataset, site: Site, queries: list[SavedQuery]) -> dict[s
             rows.append(cells)
         out[q.slug] = (variables, rows)
     return out
-
-
-def index_search(folder: Path) -> None:
-    """Build the Pagefind full-text index inside the new site."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pagefind", "--site", str(folder), "--silent", "--keep-index-url"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise WriteError(f"search index failed: {result.stderr.strip() or result.stdout.strip()}")

@@ -148,7 +148,7 @@ def write_site(
     output: Path,
     files: Mapping[str, bytes | None],
     copies: Mapping[str, Path | None] | None = None,
-    post: Callable[[Path], None] | None = None,
+    post: Callable[[Path, Mapping[str, str]], None] | None = None,
     keep: tuple[str, ...] = (),
     previous: Previous | None = None,
 ) -> WriteReport:
@@ -201,7 +201,7 @@ def write_site(
             except OSError:
                 shutil.copyfile(output / rel, staging / rel)
     if post is not None:
-        post(staging)
+        post(staging, digests)
     # digests of what was written are known; only files added after (the search index) are read
     manifest = {rel: digests.get(rel) or _digest((staging / rel).read_bytes()) for rel in sorted(scan(staging))}
     (staging / MANIFEST).write_bytes(mapping_json(manifest))

@@ -98,7 +98,7 @@ def test_an_interrupted_build_does_not_look_finished(tmp_path: Path) -> None:
     os.utime(content / "concepts" / "Restraint.md", ns=(1, 1))
     builder = SiteBuilder(search=True)
 
-    def crash(folder: Path) -> None:
+    def crash(*_: object) -> None:
         raise KeyboardInterrupt
 
     builder._search = crash  # type: ignore[method-assign]
@@ -422,13 +422,46 @@ def test_a_build_leaves_the_oldest_generation_to_the_end(tmp_path: Path) -> None
 
     builder = SiteBuilder(search=False, jobs=1)
     before = gc.get_threshold()
-    gc.set_threshold(700, 1, 1)  # without the build's own setting, a full collection every other young one
+    gc.set_threshold(50, 1, 1)  # without the build's own setting, a full collection every other young one
     gc.collect()
     gc.callbacks.append(record)
     try:
         builder(content, site, Settings())
-        assert gc.get_threshold() == (700, 1, 1)
+        assert gc.get_threshold() == (50, 1, 1)
     finally:
         gc.callbacks.remove(record)
         gc.set_threshold(*before)
-    assert seen.count(0) > 20 and seen.count(1) > 10 and 2 not in seen
+    assert seen.count(0) > 5 and seen.count(1) > 2 and 2 not in seen
+
+
+def test_the_search_index_is_the_one_pagefind_makes_of_the_whole_site(tmp_path: Path) -> None:
+    """The index is made from each page's search document (its article alone): it is the index
+    Pagefind makes of the whole site, after a first build, an edit and a removed note, with a
+    document for each indexed page and no other."""
+    from sdwiki.search import DOCS
+
+    content, site = _vault(tmp_path)
+    docs = cache_dir(site) / DOCS
+
+    def build_and_compare() -> None:
+        assert SiteBuilder(search=True)(content, site, Settings()).startswith("built ")
+        whole = tmp_path / "whole-site-index"
+        shutil.rmtree(whole, ignore_errors=True)
+        where = ["--site", str(site), "--output-path", str(whole)]
+        subprocess.run([sys.executable, "-m", "pagefind", *where, "--silent", "--keep-index-url"], check=True)
+        assert _files(site / "pagefind") == _files(whole)
+        indexed = sorted(
+            p.relative_to(site).as_posix()
+            for p in site.rglob("*.html")
+            if b"data-pagefind-body" in p.read_bytes() and not p.is_relative_to(site / "pagefind")
+        )
+        assert sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.html")) == indexed
+
+    build_and_compare()
+    note = content / "concepts" / "Restraint.md"
+    note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
+    build_and_compare()
+    assert b"Deciding not" in (docs / "concept/restraint/index.html").read_bytes()
+    note.unlink()
+    build_and_compare()
+    assert not (docs / "concept/restraint/index.html").exists()

@@ -169,7 +169,7 @@ def test_interrupted_build_leaves_the_previous_site_whole(tmp_path: Path, monkey
     note = content / "concepts" / "Restraint.md"
     note.write_text(note.read_text("utf-8") + "\nMore text.\n", "utf-8")
 
-    def crash(folder: Path) -> None:
+    def crash(*_: object) -> None:
         raise KeyboardInterrupt
 
     import sdwiki.build
