@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from sdwiki import bundle, stamp
-from sdwiki.parallel import Background, ForkedError, default_jobs, fork_map
+from sdwiki.parallel import default_jobs, fork_map
 from sdwiki.resources import templates_dir
 from sdwiki.search import DOCS, index_search
 from sdwiki.settings import Settings
@@ -255,7 +255,7 @@ class SiteBuilder:
             return ()
         output, made, keep = later
         if forked and stop is not None:
-            from sdwiki.parallel import run_forked
+            from sdwiki.parallel import ForkedError, run_forked
 
             try:
                 done = run_forked(partial(self._write_later, output, made, keep, lambda: False), stop)
@@ -390,7 +390,7 @@ def render_files(
     from sdwiki.reuse import PageMemo
     from sdwiki.site import Site, SiteInput, query_page, read_queries
 
-    t = t_build = timings or Timings()
+    t = timings or Timings()
     queries, _ = read_queries(project.root)
     with t.stage("analytics"):
         analysis = analyse(project, kept.analysis if kept is not None else memo)
@@ -412,10 +412,13 @@ def render_files(
         if previous is not None:
             site.reuse = previous.reusable
             site.version = code
+    files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
     graphs = [*project.ordered_graphs(), measures]
+    if kept is not None:  # here, not in the work left for later: that may run in a copy of this process
+        with t.stage("graph files"):
+            keep_text(graphs, kept.text)
 
-    def whole_graph(stop: Callable[[], bool] = lambda: False, timings: Timings | None = None) -> WholeGraph | None:
-        t = timings or t_build
+    def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
         out: dict[str, Path] = {}
         with t.stage("graph files"):
             # the named graphs only: the default graph is their merge, which a store makes on loading
@@ -444,35 +447,14 @@ def render_files(
                 out[f"data/graph.{fmt}"] = _written(scratch, f"graph.{fmt}", partial(dump_to, store, fmt))
         return pages, out
 
-    def in_background() -> tuple[WholeGraph | None, dict[str, float]]:
-        own = Timings()
-        return whole_graph(timings=own), own.seconds
-
     later = [*LATER, *(query_page(q) for q in queries)]
     wait = pages_first and previous is not None and all(p in previous.manifest for p in later)
-    # made meanwhile in a copy of this process (with more than one job, and unless serve keeps
-    # the graphs' text: that is made below)
-    background = Background(in_background) if not wait and kept is None and jobs > 1 else None
-    try:
-        files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
-        if kept is not None:  # here, not in the work left for later: that may run in a copy of this process
-            with t.stage("graph files"):
-                keep_text(graphs, kept.text)
-        if background is not None:
-            made, seconds = background.result()
-            for stage, took in seconds.items():  # ran alongside the stages above
-                t.seconds[stage] = t.seconds.get(stage, 0.0) + took
-        else:
-            made = None if wait else whole_graph()
-    except ForkedError as exc:
-        raise BuildError(f"the whole-graph files could not be made: {exc}") from exc
-    finally:
-        if background is not None:
-            background.cancel()
     copies: dict[str, Path] = {}
-    if made is None:
+    if wait:
         files.update(dict.fromkeys(LATER))
     else:
+        made = whole_graph()
+        assert made is not None  # nothing stops it
         files.update(made[0])
         copies.update(made[1])
     tdir = templates_dir()

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -130,54 +130,3 @@ def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.00
         raise ForkedError(result)
     answer: R = result
     return answer
-
-
-class Background(Generic[R]):
-    """``fn()`` begun in a forked copy of this process, which goes on with other work meanwhile
-    (the whole-graph files while the pages are made: most of that work runs in Oxigraph, one
-    core, and the pages' workers seldom keep both cores busy). :meth:`result` waits for the
-    answer; :meth:`cancel` kills the copy. Where forking is not available, ``fn`` runs when its
-    result is asked for."""
-
-    def __init__(self, fn: Callable[[], R]) -> None:
-        self._fn = fn
-        self._process: Any = None
-        self._receive: Any = None
-        if "fork" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("fork")
-            self._receive, send = context.Pipe(duplex=False)
-            self._process = context.Process(target=_child, args=(fn, send), daemon=True)
-            self._process.start()
-            send.close()
-
-    def result(self) -> R:
-        if self._process is None:
-            return self._fn()
-        try:
-            ok, result = self._receive.recv()
-        except EOFError:
-            self._process.join()
-            raise ForkedError(
-                f"the work's process ended without an answer (exit code {self._process.exitcode})"
-            ) from None
-        finally:
-            self.cancel()
-        if not ok:
-            raise ForkedError(result)
-        answer: R = result
-        return answer
-
-    def cancel(self) -> None:
-        if self._process is None:
-            return
-        self._receive.close()
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join()
-        self._process.close()
-        self._process = None
-        self._fn = _gone
-
-
-def _gone() -> Any:
-    raise ForkedError("the work was cancelled")

@@ -128,7 +128,7 @@ def test_parallel_and_cached_builds_equal_a_clean_single_process_build(
     assert parallel.pools >= before + 2  # notes read and pages rendered in worker processes
     expected = _files(single)
     assert len(expected) > 600 and _files(forked) == expected
-    # a second builder: the notes and note graphs from the cache folder; then an edit undone, in one process
+    # a second builder: every note from the cache, in workers; then an edit undone, in one process
     (cache_dir(forked) / "build-stamp.json").unlink()
     SiteBuilder(search=False, jobs=2)(vault.content, forked, Settings())
     assert _files(forked) == expected

@@ -1,5 +1,4 @@
-"""Work in forked processes: :func:`sdwiki.parallel.run_forked` (``serve``'s follow-up work) and
-:class:`sdwiki.parallel.Background` (the whole-graph files while a build makes its pages)."""
+"""Work in forked processes: :func:`sdwiki.parallel.run_forked` (``serve``'s follow-up work)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sdwiki.parallel import Background, ForkedError, run_forked
+from sdwiki.parallel import ForkedError, run_forked
 
 STATE = {"touched": False}
 
@@ -70,49 +69,3 @@ def test_the_copy_works_at_a_lower_priority_than_the_process_that_forked_it() ->
     there = run_forked(lambda: os.getpriority(os.PRIO_PROCESS, 0), lambda: False)
     assert there == min(here + 10, 19)
     assert os.getpriority(os.PRIO_PROCESS, 0) == here
-
-
-def test_work_in_the_background_runs_alongside_and_its_answer_or_failure_comes_back(tmp_path: Path) -> None:
-    began = tmp_path / "began"
-
-    def work() -> tuple[int, bool]:
-        STATE["touched"] = True
-        began.write_text("yes")
-        time.sleep(0.5)
-        return os.getpid(), STATE["touched"]
-
-    start = time.monotonic()
-    work_there = Background(work)
-    while not began.exists():  # this process goes on while the copy works
-        assert time.monotonic() - start < 30
-        time.sleep(0.01)
-    pid, touched = work_there.result()
-    assert pid != os.getpid() and touched and STATE["touched"] is False
-
-    def fails() -> None:
-        raise OSError("the disk is full")
-
-    with pytest.raises(ForkedError, match="OSError: the disk is full"):
-        Background(fails).result()
-
-
-def test_background_work_cancelled_is_killed(tmp_path: Path) -> None:
-    started, finished = tmp_path / "started", tmp_path / "finished"
-
-    def work() -> None:
-        started.write_text(str(os.getpid()))
-        time.sleep(60)
-        finished.write_text("yes")
-
-    job = Background(work)
-    start = time.monotonic()
-    while not started.exists():
-        assert time.monotonic() - start < 30
-        time.sleep(0.01)
-    job.cancel()
-    pid = int(started.read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-    assert not finished.exists()
-    with pytest.raises(ForkedError, match="cancelled"):
-        job.result()
