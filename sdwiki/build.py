@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from sdwiki import bundle, stamp
+from sdwiki import search as site_search
 from sdwiki.parallel import default_jobs, fork_map
 from sdwiki.resources import templates_dir
-from sdwiki.search import DOCS, index_search
 from sdwiki.settings import Settings
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
@@ -199,35 +199,50 @@ class SiteBuilder:
 
             memo = read_memo(cache / bundle.ANALYSIS, code)
         known = memo.key if memo is not None else None
-        made = render_files(
-            project, settings, cache / SCRATCH, self.timings, self.jobs, previous, code, self._kept, pages_first, memo
-        )
-        files, copies = made.files, made.copies
-        self.kept = sum(data is None for data in files.values())
-        keep = ("pagefind/",) if self.search == "first" and not index else ()
-        try:
-            with self.timings.stage("write"):
-                stamp.forget(cache)
-                if self.in_place and not index:
-                    report = update_site(output, files, copies, keep=keep, previous=previous)
-                else:
-                    post = partial(self._search, files, cache / DOCS) if index else None
-                    report = write_site(output, files, copies, post=post, keep=keep, previous=previous)
-                counts = {
-                    "files": report.files,
-                    "notes": len(project.corpus.notes),
-                    "errors": sum(d.severity == "error" for d in project.diagnostics),
-                    "warnings": sum(d.severity == "warning" for d in project.diagnostics),
-                }
-                stamp.write_keys(cache, made.keys)
-                if memo is not None and memo.key != known:
-                    from sdwiki.analytics import write_memo
+        search = site_search.SearchIndex(cache / site_search.DOCS, cache / site_search.OUT) if index else None
+        try:  # the search index, once begun, runs beside what follows
+            made = render_files(
+                project,
+                settings,
+                cache / SCRATCH,
+                self.timings,
+                self.jobs,
+                previous,
+                code,
+                self._kept,
+                pages_first,
+                memo,
+                partial(search.start, previous=output, digests=previous.manifest) if search is not None else None,
+            )
+            files, copies = made.files, made.copies
+            self.kept = sum(data is None for data in files.values())
+            keep = ("pagefind/",) if self.search == "first" and not index else ()
+            try:
+                with self.timings.stage("write"):
+                    stamp.forget(cache)
+                    if self.in_place and not index:
+                        report = update_site(output, files, copies, keep=keep, previous=previous)
+                    else:
+                        post = partial(self._search, search) if search is not None else None
+                        report = write_site(output, files, copies, post=post, keep=keep, previous=previous)
+                    counts = {
+                        "files": report.files,
+                        "notes": len(project.corpus.notes),
+                        "errors": sum(d.severity == "error" for d in project.diagnostics),
+                        "warnings": sum(d.severity == "warning" for d in project.diagnostics),
+                    }
+                    stamp.write_keys(cache, made.keys)
+                    if memo is not None and memo.key != known:
+                        from sdwiki.analytics import write_memo
 
-                    write_memo(cache / bundle.ANALYSIS, code, memo)
-                if inputs is not None:
-                    stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
-        except (OSError, WriteError) as exc:
-            raise BuildError(f"{output}: cannot write the site: {exc}") from exc
+                        write_memo(cache / bundle.ANALYSIS, code, memo)
+                    if inputs is not None:
+                        stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
+            except (OSError, WriteError) as exc:
+                raise BuildError(f"{output}: cannot write the site: {exc}") from exc
+        finally:
+            if search is not None:
+                search.cancel()
         self.builds += 1
         self.project = project
         self.measures = made.measures
@@ -287,9 +302,9 @@ class SiteBuilder:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         return report.changed or ()
 
-    def _search(self, pages: Mapping[str, bytes | None], docs: Path, folder: Path, digests: Mapping[str, str]) -> None:
+    def _search(self, search: site_search.SearchIndex, folder: Path, digests: Mapping[str, str]) -> None:
         with self.timings.stage("search index"):
-            index_search(folder, digests, pages, docs)
+            search.place(folder)
 
     def _read(self, content: Path, output: Path, settings: Settings, code: str) -> Project:
         from sdwiki.notes import discover
@@ -376,12 +391,14 @@ def render_files(
     kept: Kept | None = None,
     pages_first: bool = False,
     memo: AnalysisMemo | None = None,
+    pages_made: Callable[[Mapping[str, bytes | None]], None] | None = None,
 ) -> Rendering:
     """Every file of the site (see :class:`Rendering`). ``code`` (:func:`sdwiki.stamp.code_digest`)
     is part of every page's key; ``kept`` is what ``serve``'s builder keeps between builds. With
     ``pages_first``, the files that only follow from the whole graph are left to
     :attr:`Rendering.later` when the ``previous`` site has them. The whole-graph files are
-    written into ``scratch`` and copied from there."""
+    written into ``scratch`` and copied from there. ``pages_made`` is given the files as soon as
+    the pages are made (the search index starts from them while the rest is made)."""
     from sdwiki.analytics import analyse
     from sdwiki.export import dump_to
     from sdwiki.facts import LiveIndex
@@ -413,6 +430,8 @@ def render_files(
             site.reuse = previous.reusable
             site.version = code
     files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
+    if pages_made is not None:
+        pages_made(files)
     graphs = [*project.ordered_graphs(), measures]
     if kept is not None:  # here, not in the work left for later: that may run in a copy of this process
         with t.stage("graph files"):

@@ -13,12 +13,13 @@ was made from: a build makes documents only for the pages that changed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sdwiki.stamp import read_mapping, write_mapping
@@ -26,6 +27,8 @@ from sdwiki.write import WriteError
 
 DOCS = "search-docs"
 """The search documents, in the cache folder."""
+OUT = "search-index"
+"""Where the index is made, in the cache folder, before it moves into the new site."""
 _MADE_FROM = ".pages.json"
 """In the documents' folder: each page's digest, and whether it has a document."""
 _UNINDEXED = " -"
@@ -57,20 +60,55 @@ def search_document(page: bytes) -> bytes | None:
     )
 
 
-def index_search(
-    site: Path, digests: Mapping[str, str], pages: Mapping[str, bytes | None], docs: Path | None = None
-) -> None:
-    """Make the search index in ``site/pagefind``. ``digests``: every file of the site with its
-    digest; ``pages``: the bytes of those made by this build (others are read from ``site``).
-    Without ``docs``, the whole site is indexed."""
-    if docs is not None and _update_documents(site, digests, pages, docs):
-        _pagefind("--site", str(docs), "--output-path", str(site / "pagefind"))
-    else:  # no page has a search body: Pagefind indexes every page whole
-        _pagefind("--site", str(site))
+class SearchIndex:
+    """The search index, made while the rest of the build goes on: :meth:`start` once the pages
+    are made (Pagefind reads their documents, kept in ``docs``, and writes into ``out``, both in
+    the cache folder); :meth:`place` waits for it and moves it into the new site. Without
+    documents (no page has a search body), :meth:`place` indexes the new site whole."""
+
+    def __init__(self, docs: Path, out: Path) -> None:
+        self.docs = docs
+        self.out = out
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self, pages: Mapping[str, bytes | None], previous: Path, digests: Mapping[str, str]) -> None:
+        """``pages``: every file of the site, with its bytes if this build made it, else None
+        (the previous build's, in the site folder ``previous``, whose digests are ``digests``)."""
+        made = {rel: _digest(data) if data is not None else digests.get(rel, "") for rel, data in pages.items()}
+
+        def read(rel: str) -> bytes:  # a page not made yet (a saved query's) is not indexed
+            try:
+                return (previous / rel).read_bytes()
+            except OSError:
+                return b""
+
+        if not _update_documents(read, made, pages, self.docs):
+            return
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        self._process = _pagefind("--site", str(self.docs), "--output-path", str(self.out))
+
+    def place(self, site: Path) -> None:
+        """Put the index in ``site/pagefind``."""
+        process, self._process = self._process, None
+        if process is None:
+            _wait(_pagefind("--site", str(site)))
+            return
+        _wait(process)
+        os.rename(self.out, site / "pagefind")
+
+    def cancel(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
-def _update_documents(site: Path, digests: Mapping[str, str], pages: Mapping[str, bytes | None], docs: Path) -> bool:
-    """Bring ``docs`` up to date with the site; whether any page has a document."""
+def _update_documents(
+    read: Callable[[str], bytes], digests: Mapping[str, str], pages: Mapping[str, bytes | None], docs: Path
+) -> bool:
+    """Bring ``docs`` up to date with the site (``read`` gives a page this build did not make);
+    whether any page has a document."""
     record = docs / _MADE_FROM
     known = read_mapping(record)
     if known is None and docs.exists():  # not whole (a build stopped while updating it): start again
@@ -83,11 +121,11 @@ def _update_documents(site: Path, digests: Mapping[str, str], pages: Mapping[str
         if not rel.endswith(".html") or rel.startswith("pagefind/"):
             continue
         last = known.get(rel)
-        if last is not None and last.split(" ")[0] == digest:
+        if last is not None and digest and last.split(" ")[0] == digest:
             made[rel] = last
             continue
         data = pages.get(rel)
-        document = search_document(data if data is not None else (site / rel).read_bytes())
+        document = search_document(data if data is not None else read(rel))
         target = docs / rel
         if document is None:
             made[rel] = digest + _UNINDEXED
@@ -106,12 +144,20 @@ def _update_documents(site: Path, digests: Mapping[str, str], pages: Mapping[str
     return any(not v.endswith(_UNINDEXED) for v in made.values())
 
 
-def _pagefind(*where: str) -> None:
-    result = subprocess.run(
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()  # as the site's manifest
+
+
+def _pagefind(*where: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "pagefind", *where, "--silent", "--keep-index-url"],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    if result.returncode != 0:
-        raise WriteError(f"search index failed: {result.stderr.strip() or result.stdout.strip()}")
+
+
+def _wait(process: subprocess.Popen[str]) -> None:
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise WriteError(f"search index failed: {err.strip() or out.strip()}")

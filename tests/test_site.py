@@ -10,6 +10,8 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -172,12 +174,20 @@ def test_interrupted_build_leaves_the_previous_site_whole(tmp_path: Path, monkey
     def crash(*_: object) -> None:
         raise KeyboardInterrupt
 
-    import sdwiki.build
+    import sdwiki.search
 
-    monkeypatch.setattr(sdwiki.build, "index_search", crash)
+    begun: list[subprocess.Popen[str]] = []
+
+    def long_index(*_: str) -> subprocess.Popen[str]:  # an index still being made when the build stops
+        begun.append(subprocess.Popen(["sleep", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        return begun[-1]
+
+    monkeypatch.setattr(sdwiki.search, "_pagefind", long_index)
+    monkeypatch.setattr(sdwiki.search.SearchIndex, "place", crash)
     with pytest.raises(KeyboardInterrupt):
         build(content, site, search=True)
     assert snapshot(site) == before
+    assert len(begun) == 1 and begun[0].returncode == -signal.SIGKILL  # the index's process is stopped too
     monkeypatch.undo()
     build(content, site)  # the next build cleans up and succeeds
     assert "More text." in (site / "concept/restraint/index.html").read_text("utf-8")
