@@ -77,7 +77,8 @@ def _load(sources: list[tuple[Iterator[bytes], str]], stop: Callable[[], bool]) 
         for step in steps:
             if stop():
                 return None
-            store.load(step, format=formats[fmt])
+            # text sdwiki wrote from terms it made: checking every IRI again takes 40% of the load
+            store.load(step, format=formats[fmt], lenient=True)
     return ds
 
 
