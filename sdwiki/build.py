@@ -302,7 +302,7 @@ class SiteBuilder:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         return report.changed or ()
 
-    def _search(self, search: site_search.SearchIndex, folder: Path, digests: Mapping[str, str]) -> None:
+    def _search(self, search: site_search.SearchIndex, folder: Path) -> None:
         with self.timings.stage("search index"):
             search.place(folder)
 
@@ -320,9 +320,9 @@ class SiteBuilder:
             first, usable = self._extracted is None, False
             if self._extracted is None:  # nothing in memory: the graphs the last build left, if any
                 found = bundle.read(cache / bundle.GRAPHS, code)
-                usable = isinstance(found, tuple) and len(found) == 2
                 self._extracted = Extracted()
                 if isinstance(found, tuple) and len(found) == 2:
+                    usable = True
                     self._extracted.names, self._extracted.graphs = found
             loaded = {p: graph for p, (_, graph) in self._extracted.graphs.items()} if first else {}
             notes_read = [n for _, n in notes.values()]

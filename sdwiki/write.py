@@ -148,7 +148,7 @@ def write_site(
     output: Path,
     files: Mapping[str, bytes | None],
     copies: Mapping[str, Path | None] | None = None,
-    post: Callable[[Path, Mapping[str, str]], None] | None = None,
+    post: Callable[[Path], None] | None = None,
     keep: tuple[str, ...] = (),
     previous: Previous | None = None,
 ) -> WriteReport:
@@ -156,6 +156,7 @@ def write_site(
 
     Files of the previous site under the ``keep`` prefixes are carried over unchanged; a file
     whose bytes did not change is linked from it (``previous``: that site, if already read).
+    ``post`` is given the new site's folder before it is swapped in (the search index goes in).
     """
     output = output.absolute()
     prev = previous or Previous(output)
@@ -201,7 +202,7 @@ def write_site(
             except OSError:
                 shutil.copyfile(output / rel, staging / rel)
     if post is not None:
-        post(staging, digests)
+        post(staging)
     # digests of what was written are known; only files added after (the search index) are read
     manifest = {rel: digests.get(rel) or _digest((staging / rel).read_bytes()) for rel in sorted(scan(staging))}
     (staging / MANIFEST).write_bytes(mapping_json(manifest))
