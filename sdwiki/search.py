@@ -121,8 +121,9 @@ def _update_documents(
         if not rel.endswith(".html") or rel.startswith("pagefind/"):
             continue
         last = known.get(rel)
-        if last is not None and digest and last.split(" ")[0] == digest:
-            made[rel] = last
+        same = last is not None and digest and last.split(" ")[0] == digest
+        if same and last is not None and (last.endswith(_UNINDEXED) or (docs / rel).is_file()):
+            made[rel] = last  # (a document deleted by hand is made again)
             continue
         data = pages.get(rel)
         document = search_document(data if data is not None else read(rel))
