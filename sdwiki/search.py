@@ -3,7 +3,7 @@
 Pagefind indexes only what is inside ``data-pagefind-body`` once some page has it (entity pages
 do), takes a page's title from its first heading and its language from ``<html lang>``; the
 rest of a page (the head with its JSON-LD, the site's navigation, the connections aside) is
-parsed and thrown away, more than half of its time. So the index is made from a folder of search
+parsed and thrown away: half of its parsing time. So the index is made from a folder of search
 documents, one per indexed page at the page's own path: the page's article alone in a bare
 document of the page's language. Its index is the same, byte for byte, as the whole site's.
 
