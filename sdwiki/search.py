@@ -13,7 +13,6 @@ was made from: a build makes documents only for the pages that changed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -23,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sdwiki.stamp import read_mapping, write_mapping
-from sdwiki.write import WriteError
+from sdwiki.write import WriteError, digest_of
 
 DOCS = "search-docs"
 """The search documents, in the cache folder."""
@@ -74,7 +73,11 @@ class SearchIndex:
     def start(self, pages: Mapping[str, bytes | None], previous: Path, digests: Mapping[str, str]) -> None:
         """``pages``: every file of the site, with its bytes if this build made it, else None
         (the previous build's, in the site folder ``previous``, whose digests are ``digests``)."""
-        made = {rel: _digest(data) if data is not None else digests.get(rel, "") for rel, data in pages.items()}
+        made = {
+            rel: digest_of(data) if data is not None else digests.get(rel, "")
+            for rel, data in pages.items()
+            if rel.endswith(".html")  # only pages can be indexed: the data files are not hashed for nothing
+        }
 
         def read(rel: str) -> bytes:  # a page not made yet (a saved query's) is not indexed
             try:
@@ -107,8 +110,8 @@ class SearchIndex:
 def _update_documents(
     read: Callable[[str], bytes], digests: Mapping[str, str], pages: Mapping[str, bytes | None], docs: Path
 ) -> bool:
-    """Bring ``docs`` up to date with the site (``read`` gives a page this build did not make);
-    whether any page has a document."""
+    """Bring ``docs`` up to date with the site's pages (``digests``: each with its digest;
+    ``read`` gives a page this build did not make); whether any page has a document."""
     record = docs / _MADE_FROM
     known = read_mapping(record)
     if known is None and docs.exists():  # not whole (a build stopped while updating it): start again
@@ -117,22 +120,19 @@ def _update_documents(
     record.unlink(missing_ok=True)  # until the documents are whole again
     made: dict[str, str] = {}
     folders: set[Path] = set()
-    for rel, digest in digests.items():
-        if not rel.endswith(".html") or rel.startswith("pagefind/"):
-            continue
-        last = known.get(rel)
-        same = last is not None and digest and last.split(" ")[0] == digest
-        if same and last is not None and (last.endswith(_UNINDEXED) or (docs / rel).is_file()):
+    for rel, page_digest in digests.items():
+        last = known.get(rel, "")
+        if page_digest and last.split(" ")[0] == page_digest and (last.endswith(_UNINDEXED) or (docs / rel).is_file()):
             made[rel] = last  # (a document deleted by hand is made again)
             continue
         data = pages.get(rel)
         document = search_document(data if data is not None else read(rel))
         target = docs / rel
         if document is None:
-            made[rel] = digest + _UNINDEXED
+            made[rel] = page_digest + _UNINDEXED
             target.unlink(missing_ok=True)
             continue
-        made[rel] = digest
+        made[rel] = page_digest
         if target.parent not in folders:
             target.parent.mkdir(parents=True, exist_ok=True)
             folders.add(target.parent)
@@ -143,10 +143,6 @@ def _update_documents(
     docs.mkdir(parents=True, exist_ok=True)
     write_mapping(record, made, docs / f"{_MADE_FROM}.{os.getpid()}.tmp")
     return any(not v.endswith(_UNINDEXED) for v in made.values())
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()  # as the site's manifest
 
 
 def _pagefind(*where: str) -> subprocess.Popen[str]:

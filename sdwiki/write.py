@@ -81,14 +81,15 @@ def scan(folder: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _digest(data: bytes) -> str:
+def digest_of(data: bytes) -> str:
+    """A file's digest, as the site's manifest lists it."""
     return hashlib.sha256(data).hexdigest()
 
 
 def _measure(item: bytes | Path) -> tuple[str, int]:
     """The digest and size of a file to write: bytes, or a file to copy (read in steps)."""
     if isinstance(item, bytes):
-        return _digest(item), len(item)
+        return digest_of(item), len(item)
     with item.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest(), os.fstat(f.fileno()).st_size
 
@@ -204,7 +205,7 @@ def write_site(
     if post is not None:
         post(staging)
     # digests of what was written are known; only files added after (the search index) are read
-    manifest = {rel: digests.get(rel) or _digest((staging / rel).read_bytes()) for rel in sorted(scan(staging))}
+    manifest = {rel: digests.get(rel) or digest_of((staging / rel).read_bytes()) for rel in sorted(scan(staging))}
     (staging / MANIFEST).write_bytes(mapping_json(manifest))
     if output.exists():
         if not _exchange(staging, output):
