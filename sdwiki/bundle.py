@@ -15,6 +15,8 @@ import os
 import pickle
 from pathlib import Path
 
+from sdwiki.stamp import replace_file
+
 NOTES = "notes.pickle"
 GRAPHS = "graphs.pickle"
 ANALYSIS = "analysis.pickle"
@@ -47,11 +49,7 @@ def write(path: Path, made_by: str, data: object) -> None:
     head = f"{made_by} {hashlib.sha256(payload).hexdigest()}\n".encode("ascii")
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as f:  # the head and the payload apart: no copy of a payload of 90 MB
-            f.write(head)
-            f.write(payload)
-        os.replace(tmp, path)
+        replace_file(path, (head, payload), tmp)  # apart: no copy of a payload of 90 MB
     except OSError:  # a cache that cannot be written only costs time
         tmp.unlink(missing_ok=True)
 

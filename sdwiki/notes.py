@@ -192,11 +192,16 @@ def still_holds(root: Path, rel: RelPath, note: Note) -> bool:
     if not note.digest or note.path != rel:
         return False
     try:
-        with open(root / rel, "rb") as fh:
-            data = fh.read(MAX_NOTE_BYTES + 1)
+        data = _note_bytes(root / rel)
     except OSError:
         return False
     return len(data) <= MAX_NOTE_BYTES and hashlib.sha256(data).hexdigest() == note.digest
+
+
+def _note_bytes(path: Path) -> bytes:
+    """The file's bytes, up to one more than a note may have (to tell that it has too many)."""
+    with open(path, "rb") as fh:
+        return fh.read(MAX_NOTE_BYTES + 1)
 
 
 def read_note(root: Path, rel: RelPath, cache: Path | None = None) -> Note:
@@ -207,8 +212,7 @@ def read_note(root: Path, rel: RelPath, cache: Path | None = None) -> Note:
     """
     shown = printable_path(rel)
     try:
-        with open(root / rel, "rb") as fh:
-            data = fh.read(MAX_NOTE_BYTES + 1)
+        data = _note_bytes(root / rel)
     except OSError as exc:
         return _unreadable(rel, f"cannot read {shown}: {exc.strerror}")
     if len(data) > MAX_NOTE_BYTES:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,12 +83,13 @@ def write(cache: Path, stamp: Stamp) -> None:
     replace_file(cache / STAMP, json.dumps(data, separators=(",", ":")).encode("utf-8"))
 
 
-def replace_file(path: Path, data: bytes, tmp: Path | None = None) -> None:
-    """Write a file in one step, through ``tmp`` (by default beside it): a reader sees the old
-    file or the new one."""
+def replace_file(path: Path, data: bytes | Iterable[bytes], tmp: Path | None = None) -> None:
+    """Write a file (its bytes, or its parts one after the other) in one step, through ``tmp``
+    (by default beside it): a reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp or path.with_name(f"{path.name}.tmp")
-    tmp.write_bytes(data)
+    with tmp.open("wb") as f:
+        f.writelines([data] if isinstance(data, bytes) else data)
     os.replace(tmp, path)
 
 
