@@ -5,21 +5,27 @@ A command-line build starts with nothing in memory: reading ten thousand small c
 or extracting every note again, takes longer than loading one file that holds them all. A file
 names the code that made it and carries the digest of what follows; one made by other code, cut
 short or changed is ignored (a cache that cannot be used only costs time).
+
+IRIs come back as the objects a build in progress would make (:func:`sdwiki.terms.known_iri`):
+``rdf:type`` is told by identity, and each resource is one object however many notes name it.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import io
 import os
 import pickle
 from pathlib import Path
+from typing import Any
 
 from sdwiki.stamp import replace_file
 
 NOTES = "notes.pickle"
 GRAPHS = "graphs.pickle"
 ANALYSIS = "analysis.pickle"
+PAGES = "pages.pickle"
 
 
 def read(path: Path, made_by: str) -> object | None:
@@ -43,15 +49,20 @@ def read(path: Path, made_by: str) -> object | None:
         return None
 
 
-def write(path: Path, made_by: str, data: object) -> None:
-    """Keep ``data`` at ``path`` for a later build by the same code (``made_by``), in one step."""
-    payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+def write(path: Path, made_by: str, data: object) -> bool:
+    """Keep ``data`` at ``path`` for a later build by the same code (``made_by``), in one step;
+    whether it could be written."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(data)
+    payload = buffer.getvalue()
     head = f"{made_by} {hashlib.sha256(payload).hexdigest()}\n".encode("ascii")
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         replace_file(path, (head, payload), tmp)  # apart: no copy of a payload of 90 MB
     except OSError:  # a cache that cannot be written only costs time
         tmp.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def worth_writing(found: bool, missed: int, total: int) -> bool:
@@ -59,3 +70,14 @@ def worth_writing(found: bool, missed: int, total: int) -> bool:
     ``missed`` of this build's ``total`` entries: each build makes those again, which for a few
     costs less than writing them all."""
     return not found or missed > max(50, total // 100)
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        from rdflib import URIRef
+
+        if type(obj) is URIRef:
+            from sdwiki.terms import known_iri
+
+            return known_iri, (str(obj),)
+        return NotImplemented

@@ -29,7 +29,7 @@ class Vocab:
     def __getattr__(self, name: str) -> URIRef:
         if name.startswith("__"):
             raise AttributeError(name)
-        term = URIRef(self._base + name)
+        term = _VOCABULARY.setdefault(self._base + name, URIRef(self._base + name))
         setattr(self, name, term)
         return term
 
@@ -42,6 +42,9 @@ class Vocab:
     def __repr__(self) -> str:
         return f"Vocab({self._base!r})"
 
+
+_VOCABULARY: dict[str, URIRef] = {}
+"""Every vocabulary term made so far, by its text (see :func:`known_iri`)."""
 
 SD = Vocab("https://w3id.org/sdwiki/ontology#")
 RDF = Vocab(str(_RDF))
@@ -63,6 +66,12 @@ def iri(text: str) -> URIRef:
     thinker) are looked up millions of times in a build, and the same IRIs come back in answer
     after answer: made here, each is one object, found by identity."""
     return URIRef(text)
+
+
+def known_iri(text: str) -> URIRef:
+    """The vocabulary's own term for ``text`` (``RDF.type`` is compared by identity in hot loops),
+    or else the one object of :func:`iri`: how terms kept in a file are made again."""
+    return _VOCABULARY.get(text) or iri(text)
 
 
 @lru_cache(maxsize=1 << 16, typed=True)
