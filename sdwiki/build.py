@@ -6,6 +6,7 @@ import contextlib
 import gc
 import os
 import re
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -27,12 +28,13 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
     from rdflib import Dataset
 
     from sdwiki.analytics import Analysis, AnalysisMemo
+    from sdwiki.export import Spans as MergedSpans
     from sdwiki.extract import NoteGraph
-    from sdwiki.facts import LiveIndex
-    from sdwiki.graph import GraphText
+    from sdwiki.facts import Change, LiveIndex, Read
+    from sdwiki.graph import GraphText, LastText, Spans
     from sdwiki.notes import Note
     from sdwiki.pipeline import Extracted, Project
-    from sdwiki.reuse import PageMemo
+    from sdwiki.reuse import Merged, PageMemo
     from sdwiki.site import Link, SavedQuery, Site, SiteInput
 
 _NAMES_GRAPHS = re.compile(r"\b(GRAPH|FROM)\b", re.IGNORECASE)
@@ -100,7 +102,15 @@ class Rendering:
     Its argument says whether to stop: it is asked between steps, and a stop returns None."""
     later_files: tuple[str, ...] = ()
     """The files :attr:`later` makes."""
+    carried: int = 0
+    """Entity pages whose context was carried over from the last build without being worked out."""
+    spans: tuple[Spans, MergedSpans] | None = None
+    """Where each note's graph is in ``data/graph.nq``, and each subject in ``data/graph.ttl`` and
+    ``data/graph.jsonld`` (None: the files are left for later)."""
 
+
+Changes = tuple["Change", set["Read"]]
+"""What changed since the last build's pages, and the lookups whose answers may differ."""
 
 WholeGraph = tuple[dict[str, bytes], dict[str, Path]]
 """What follows from the whole graph: the saved queries' pages, and the whole-graph files (written
@@ -162,6 +172,11 @@ class SiteBuilder:
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         self._extracted: Extracted | None = None  # made on the first build: importing it is not quick
         self._kept = Kept() if in_place else None
+        self._bundled: tuple[str, dict[RelPath, NoteGraph]] | None = None
+        """The graphs bundle this builder started from (see :data:`sdwiki.bundle.GRAPHS`): its token
+        and its graphs, as objects (an unchanged note keeps the bundle's graph object)."""
+        self.carried = 0
+        """Entity pages of the last build whose context was carried over without being worked out."""
 
     def __call__(self, content: Path, output: Path, settings: Settings) -> str:
         with long_lived():
@@ -199,6 +214,9 @@ class SiteBuilder:
 
             memo = read_memo(cache / bundle.ANALYSIS, code)
         known = memo.key if memo is not None else None
+        before = self._last_build(cache, code, project) if self._kept is None else None
+        if memo is not None and before is not None:
+            memo.signatures = before.signatures
         search = site_search.SearchIndex(cache / site_search.DOCS, cache / site_search.OUT) if index else None
         try:  # the search index, once begun, runs beside what follows
             made = render_files(
@@ -213,6 +231,7 @@ class SiteBuilder:
                 pages_first,
                 memo,
                 partial(search.start, previous=output, digests=previous.manifest) if search is not None else None,
+                before,
             )
             files, copies = made.files, made.copies
             self.kept = sum(data is None for data in files.values())
@@ -220,11 +239,12 @@ class SiteBuilder:
             try:
                 with self.timings.stage("write"):
                     stamp.forget(cache)
+                    (cache / bundle.PAGES).unlink(missing_ok=True)  # it describes the site now replaced
                     if self.in_place and not index:
                         report = update_site(output, files, copies, keep=keep, previous=previous)
                     else:
                         post = partial(self._search, search) if search is not None else None
-                        report = write_site(output, files, copies, post=post, keep=keep, previous=previous)
+                        report = write_site(output, files, copies, post=post, keep=keep, previous=previous, own=LATER)
                     counts = {
                         "files": report.files,
                         "notes": len(project.corpus.notes),
@@ -236,6 +256,8 @@ class SiteBuilder:
                         from sdwiki.analytics import write_memo
 
                         write_memo(cache / bundle.ANALYSIS, code, memo)
+                    if before is not None:
+                        self._keep_record(cache, code, project, before.memo, made.spans, memo)
                     if inputs is not None:
                         stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
             except (OSError, WriteError) as exc:
@@ -246,6 +268,7 @@ class SiteBuilder:
         self.builds += 1
         self.project = project
         self.measures = made.measures
+        self.carried = made.carried
         self.changed = report.changed
         if made.later is not None:
             self._later = (output, made, keep)
@@ -318,20 +341,84 @@ class SiteBuilder:
             notes = self._read_notes(content, cache, paths, code)
         with self.timings.stage("link + extract"):
             first, usable = self._extracted is None, False
+            token = ""
             if self._extracted is None:  # nothing in memory: the graphs the last build left, if any
                 found = bundle.read(cache / bundle.GRAPHS, code)
                 self._extracted = Extracted()
-                if isinstance(found, tuple) and len(found) == 2:
+                if isinstance(found, tuple) and len(found) == 3:
                     usable = True
-                    self._extracted.names, self._extracted.graphs = found
+                    self._extracted.names, self._extracted.graphs, token = found
             loaded = {p: graph for p, (_, graph) in self._extracted.graphs.items()} if first else {}
             notes_read = [n for _, n in notes.values()]
             project = analyse(notes_read, attachments, problems, content, settings.base_iri, self._extracted)
             if first:
+                self._bundled = (token, loaded) if usable else None
                 made = sum(loaded.get(p) is not graph for p, (_, graph) in self._extracted.graphs.items())
                 if bundle.worth_writing(usable, made, len(project.note_graphs)):
-                    bundle.write(cache / bundle.GRAPHS, code, (self._extracted.names, self._extracted.graphs))
+                    token = secrets.token_hex(16)
+                    kept = (self._extracted.names, self._extracted.graphs, token)
+                    if bundle.write(cache / bundle.GRAPHS, code, kept):
+                        self._bundled = (token, dict(project.note_graphs))
             return project
+
+    def _last_build(self, cache: Path, code: str, project: Project) -> LastBuild:
+        """What the last command-line build left of its pages and graph file (see
+        :class:`sdwiki.reuse.Record`), with what changed since: the notes whose graph is another,
+        and the lookups whose answers may differ. (An empty memo when there is no such record.)"""
+        from sdwiki.facts import Change
+        from sdwiki.graph import LastText
+        from sdwiki.reuse import PageMemo, Record, graph_reads
+
+        found = bundle.read(cache / bundle.PAGES, code) if self._bundled is not None else None
+        if self._bundled is None or not isinstance(found, Record) or found.base != self._bundled[0]:
+            return LastBuild(PageMemo())
+        record, bundled = found, self._bundled[1]
+        graphs = project.note_graphs
+        paths: set[RelPath] = set()
+        reads: set[Read] = set()
+        for path in graphs.keys() | bundled.keys() | record.graphs.keys():
+            before, after = record.last_graph(path, bundled), graphs.get(path)
+            if before is not after:
+                paths.add(path)
+                reads |= graph_reads(before, after)
+        subjects = {node for forward, node, _ in reads if forward}
+        objects = {node for forward, node, _ in reads if not forward}
+        text: LastText | None = None
+        named = cache / SCRATCH / "graph.nq"
+        if record.nquads is not None and _identity(named) == record.nquads[0]:
+            text = LastText(named, record.nquads[1], lambda g: record.last_graph(g.path, bundled) is g)
+        signatures = {
+            id(g): (g, record.signatures[p]) for p, g in graphs.items() if p not in paths and p in record.signatures
+        }
+        changes = (Change(frozenset(paths), subjects, objects), reads)
+        return LastBuild(record.memo, changes, text, record.merged, signatures)
+
+    def _keep_record(
+        self,
+        cache: Path,
+        code: str,
+        project: Project,
+        memo: PageMemo,
+        spans: tuple[Spans, MergedSpans] | None,
+        analysis: AnalysisMemo | None,
+    ) -> None:
+        """Leave this build's page memo and graph file for the next command-line build (see :meth:`_last_build`)."""
+        from sdwiki.reuse import Record
+
+        if self._bundled is None:
+            return
+        token, bundled = self._bundled
+        graphs = project.note_graphs
+        delta: dict[RelPath, NoteGraph | None] = {p: g for p, g in graphs.items() if bundled.get(p) is not g}
+        delta.update({p: None for p in bundled.keys() - graphs.keys()})
+        scratch = cache / SCRATCH
+        named, ttl, jsonld = (_identity(scratch / name) for name in ("graph.nq", "graph.ttl", "graph.jsonld"))
+        nquads = (named, spans[0]) if named is not None and spans is not None else None
+        measured = analysis.key if analysis is not None else ""
+        merged = ((ttl, jsonld), spans[1], measured) if ttl and jsonld and spans is not None and measured else None
+        signatures = {g.path: sig for g, sig in analysis.signatures.values()} if analysis is not None else {}
+        memo = replace(memo, facts=None)
+        bundle.write(cache / bundle.PAGES, code, Record(token, delta, memo, nquads, merged, signatures))
 
     def _read_notes(
         self, content: Path, cache: Path, paths: list[RelPath], code: str
@@ -373,6 +460,31 @@ class SiteBuilder:
         return self._notes
 
 
+@dataclass
+class LastBuild:
+    """What a command-line build takes over from the last one (see :meth:`SiteBuilder._last_build`)."""
+
+    memo: PageMemo
+    """What each entity page was made from (updated to this build's as its pages are made)."""
+    changes: Changes | None = None
+    """What changed since (None: anything may have)."""
+    text: LastText | None = None
+    """The named graphs as the last build wrote them."""
+    merged: Merged | None = None
+    """The whole-graph Turtle and JSON-LD files as the last build wrote them (see :class:`sdwiki.reuse.Record`)."""
+    signatures: dict[int, tuple[NoteGraph, str]] = field(default_factory=dict)
+    """The network signature of each note graph the last build had too (see :class:`sdwiki.analytics.AnalysisMemo`)."""
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """A file's inode, size and modification time (None: no such file)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _report(verb: str, counts: dict[str, int], written: int, took: float) -> str:
     return (
         f"{verb} {counts['files']} files ({written} changed) from {counts['notes']} notes "
@@ -392,15 +504,17 @@ def render_files(
     pages_first: bool = False,
     memo: AnalysisMemo | None = None,
     pages_made: Callable[[Mapping[str, bytes | None]], None] | None = None,
+    last: LastBuild | None = None,
 ) -> Rendering:
     """Every file of the site (see :class:`Rendering`). ``code`` (:func:`sdwiki.stamp.code_digest`)
     is part of every page's key; ``kept`` is what ``serve``'s builder keeps between builds. With
     ``pages_first``, the files that only follow from the whole graph are left to
     :attr:`Rendering.later` when the ``previous`` site has them. The whole-graph files are
     written into ``scratch`` and copied from there. ``pages_made`` is given the files as soon as
-    the pages are made (the search index starts from them while the rest is made)."""
+    the pages are made (the search index starts from them while the rest is made). ``last``: without
+    ``kept``, what the last build left (see :meth:`SiteBuilder._last_build`)."""
     from sdwiki.analytics import analyse
-    from sdwiki.export import dump_to
+    from sdwiki.export import LastFiles, write_merged
     from sdwiki.facts import LiveIndex
     from sdwiki.graph import keep_text, load_files_until, write_nquads
     from sdwiki.pipeline import analytics_graph
@@ -424,8 +538,11 @@ def render_files(
             kept.pages = kept.pages or PageMemo()
             live = kept.index = kept.index or LiveIndex()
             live.update(project.note_graphs, record=True)
-        site = Site(data, kept.pages if kept is not None else None, live)
+        site = Site(data, kept.pages if kept is not None else last.memo if last is not None else None, live)
         site.analysis = analysis
+        if kept is None and last is not None:  # no analysis object to compare: the key of its network
+            site.analysis = memo.key if memo is not None and memo.analysis is analysis else None
+            site.changes = last.changes
         if previous is not None:
             site.reuse = previous.reusable
             site.version = code
@@ -437,6 +554,9 @@ def render_files(
         with t.stage("graph files"):
             keep_text(graphs, kept.text)
 
+    spans: Spans = {}
+    merged: MergedSpans = {}
+
     def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
         out: dict[str, Path] = {}
         with t.stage("graph files"):
@@ -444,27 +564,45 @@ def render_files(
             # (the in-browser editor does), and written out it would double the file
             named, triples = scratch / "graph.nq", scratch / "triples.nt"
             scratch.mkdir(parents=True, exist_ok=True)
-            with named.open("wb") as quads_out, triples.open("wb") as triples_out:
-                write_nquads(graphs, quads_out, triples_out, known=kept.text if kept is not None else None)
+            fresh = scratch / "graph.nq.new"  # the last build's file is read meanwhile
+            with fresh.open("wb") as quads_out, _opened(triples if queries else None) as triples_out:
+                known = kept.text if kept is not None else None
+                spans.update(write_nquads(graphs, quads_out, triples_out, known, last.text if last else None))
+            os.replace(fresh, named)
             out["data/graph.nq"] = named
         if stop():
             return None
-        with t.stage("saved queries"):
-            # queries that never name a graph see only the default graph: half the quads to load
-            sources = [(named, "nq")] if any(_NAMES_GRAPHS.search(q.text) for q in queries) else []
-            ds = load_files_until([*sources, (triples, "nt")], stop)
-            triples.unlink(missing_ok=True)  # the store holds each of its triples once
-            if ds is None or stop():
-                return None
-            data.query_results.update(_query_results(ds, site, queries))
-            pages = site.query_pages()
-        with t.stage("graph files"):
-            store = ds.store._inner  # type: ignore[attr-defined]  # the Oxigraph store under rdflib's interface
-            for fmt in ("ttl", "jsonld"):
-                if stop():
+        if queries:
+            with t.stage("saved queries"):
+                # queries that never name a graph see only the default graph: half the quads to load
+                sources = [(named, "nq")] if any(_NAMES_GRAPHS.search(q.text) for q in queries) else []
+                ds = load_files_until([*sources, (triples, "nt")], stop)
+                triples.unlink(missing_ok=True)  # the store holds each of its triples once
+                if ds is None or stop():
                     return None
-                out[f"data/graph.{fmt}"] = _written(scratch, f"graph.{fmt}", partial(dump_to, store, fmt))
+                data.query_results.update(_query_results(ds, site, queries))
+        pages = site.query_pages()
+        with t.stage("graph files"):
+            ttl, jsonld = scratch / "graph.ttl", scratch / "graph.jsonld"
+            fresh_ttl, fresh_jsonld = scratch / "graph.ttl.new", scratch / "graph.jsonld.new"
+            with fresh_ttl.open("wb") as ttl_out, fresh_jsonld.open("wb") as jsonld_out:
+                merged.update(write_merged(site.facts.out, measures.triples, ttl_out, jsonld_out, _last_files()))
+            os.replace(fresh_ttl, ttl)
+            os.replace(fresh_jsonld, jsonld)
+            out["data/graph.ttl"], out["data/graph.jsonld"] = ttl, jsonld
         return pages, out
+
+    def _last_files() -> LastFiles | None:
+        """The last build's whole-graph Turtle and JSON-LD, if made from the same measures."""
+        if last is None or last.merged is None or last.changes is None or memo is None:
+            return None
+        files, spans_then, measured = last.merged
+        if memo.analysis is not analysis or measured != memo.key:
+            return None
+        ttl, jsonld = scratch / "graph.ttl", scratch / "graph.jsonld"
+        if (_identity(ttl), _identity(jsonld)) != files:
+            return None
+        return LastFiles(ttl, jsonld, spans_then, set(last.changes[0].subjects))
 
     later = [*LATER, *(query_page(q) for q in queries)]
     wait = pages_first and previous is not None and all(p in previous.manifest for p in later)
@@ -484,15 +622,21 @@ def render_files(
             copies[f"assets/vendor/{vendored.relative_to(tdir / 'vendor').as_posix()}"] = vendored
     for attachment in project.attachments:
         copies[site.attachment_path(attachment)] = project.root / attachment
-    return Rendering(files, copies, site.keys, measures, whole_graph if wait else None, tuple(later) if wait else ())
+    carried = site.memo.carried if site.memo is not None else 0
+    later_files = tuple(later) if wait else ()
+    spans_made = None if wait else (spans, merged)
+    later_made = whole_graph if wait else None
+    return Rendering(files, copies, site.keys, measures, later_made, later_files, carried, spans_made)
 
 
-def _written(scratch: Path, name: str, write: Callable[[BinaryIO], None]) -> Path:
-    """The file ``name`` in ``scratch``, as ``write`` writes it (a large file, kept out of memory)."""
-    path = scratch / name
+@contextlib.contextmanager
+def _opened(path: Path | None) -> Iterator[BinaryIO | None]:
+    """``path`` opened to be written (None: nothing to write)."""
+    if path is None:
+        yield None
+        return
     with path.open("wb") as f:
-        write(f)
-    return path
+        yield f
 
 
 def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TypeVar
 
 from rdflib import Literal, URIRef
@@ -26,8 +27,9 @@ the property, :data:`PROPERTIES` for which properties there are, or ``None`` for
 PROPERTIES = URIRef("urn:sdwiki:properties")
 
 
+@lru_cache(maxsize=1024)
 def presence(p: URIRef) -> URIRef:
-    """The read of whether a resource has ``p`` at all (see :meth:`Facts.has`)."""
+    """The read of whether a resource has ``p`` at all (see :meth:`Facts.has`): one object per property."""
     return URIRef(f"urn:sdwiki:has:{p}")
 
 

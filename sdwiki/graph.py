@@ -10,7 +10,10 @@ triples no other note states).
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from typing import Literal as Lit
@@ -21,6 +24,7 @@ from rdflib.term import Node
 from sdwiki.extract import NoteGraph
 from sdwiki.ontology import PREFIXES
 from sdwiki.records import by_object
+from sdwiki.types import RelPath
 
 Engine = Lit["oxigraph", "rdflib"]
 ENGINES: tuple[Engine, ...] = ("oxigraph", "rdflib")
@@ -169,18 +173,75 @@ def nquads_parts(
     return "".join(lines), "".join(default)
 
 
+Spans = dict[RelPath, tuple[int, int]]
+"""Where each note's graph is in an N-Quads file (from, to: byte offsets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LastText:
+    """The named graphs as the last build wrote them (see :func:`write_nquads`)."""
+
+    path: Path
+    spans: Spans
+    same: Callable[[NoteGraph], bool]
+    """Whether a graph is the one the last build wrote (not merely equal: the same object)."""
+
+
 def write_nquads(
-    note_graphs: Iterable[NoteGraph], named: BinaryIO, triples: BinaryIO, known: GraphText | None = None
-) -> None:
+    note_graphs: Iterable[NoteGraph],
+    named: BinaryIO,
+    triples: BinaryIO | None,
+    known: GraphText | None = None,
+    last: LastText | None = None,
+) -> Spans:
     """:func:`nquads_parts`, written a note graph at a time: the named graphs as N-Quads to
     ``named``, and their triples as N-Triples to ``triples``, repeats included (a store loading
-    them keeps each once, in the order :func:`nquads_parts` gives the default graph)."""
+    them keeps each once, in the order :func:`nquads_parts` gives the default graph; None: not
+    wanted). Where each note's graph went in ``named``.
+
+    ``last``: a graph the last build wrote is copied from its file rather than written out
+    again (each of its lines ends in the graph's name, which N-Triples leave out)."""
     term = _term_writer()
-    for ng in note_graphs:
-        lines = _known_lines(ng, known, term)
-        g = f" <{ng.graph}> .\n"
-        named.write("".join([t + g for t in lines]).encode("utf-8"))
-        triples.write("".join([t + " .\n" for t in lines]).encode("utf-8"))
+    spans: Spans = {}
+    at = 0
+    with contextlib.ExitStack() as stack:
+        before = stack.enter_context(mapped(last.path)) if last is not None else None
+        for ng in note_graphs:
+            g = f" <{ng.graph}> .\n"
+            span = last.spans.get(ng.path) if last is not None and ng.path else None
+            if span is not None and before is not None and last is not None and last.same(ng):
+                block = before[span[0] : span[1]]
+                named.write(block)
+                if triples is not None:
+                    triples.write(block.replace(g.encode("utf-8"), b" .\n"))
+            else:
+                lines = _known_lines(ng, known, term)
+                block = "".join([t + g for t in lines]).encode("utf-8")
+                named.write(block)
+                if triples is not None:
+                    triples.write("".join([t + " .\n" for t in lines]).encode("utf-8"))
+            if ng.path:
+                spans[ng.path] = (at, at + len(block))
+            at += len(block)
+    return spans
+
+
+@contextlib.contextmanager
+def mapped(path: Path) -> Iterator[mmap.mmap | None]:
+    """The file at ``path``, mapped into memory (None: it cannot be read, or is empty)."""
+    try:
+        f = path.open("rb")
+    except OSError:
+        yield None
+        return
+    with f:
+        try:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # an empty file cannot be mapped
+            yield None
+            return
+        with mapped:
+            yield mapped
 
 
 def keep_text(note_graphs: Iterable[NoteGraph], kept: dict[int, tuple[NoteGraph, list[str]]]) -> None:

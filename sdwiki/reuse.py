@@ -7,6 +7,10 @@ the lookups whose answers differ from last time, and marks the pages that did th
 page keeps the keys of what it was made from, without working them out again. Anything a page
 depends on besides the index (the set of pages and their addresses, the network analysis, the
 site title, the code) is compared whole: when it changed, every page is made again.
+
+A command-line build starts with no index from last time. It finds the lookups that may have
+changed from the note graphs alone (:func:`graph_reads`): the last build leaves its memo and the
+graphs it was made from in the cache folder (:class:`Record`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from dataclasses import dataclass, field
 from rdflib import URIRef
 from rdflib.term import Node
 
+from sdwiki.extract import NoteGraph
 from sdwiki.facts import PROPERTIES, Change, Facts, Read, presence
+from sdwiki.terms import RDF
+from sdwiki.types import RelPath
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +49,17 @@ class Epoch:
 
     pages: Mapping[URIRef, str]
     analysis: object
-    """Compared by identity: the network analysis is reused only while no relation changes."""
+    """Compared by identity (the network analysis is reused only while no relation changes), or,
+    as a string, by value: the key of the network it was made from (a command-line build)."""
     title: str
     version: str
 
     def same(self, other: Epoch) -> bool:
+        same_analysis = self.analysis is other.analysis or (
+            isinstance(self.analysis, str) and self.analysis == other.analysis
+        )
         return (
-            self.analysis is other.analysis
-            and self.title == other.title
-            and self.version == other.version
-            and self.pages == other.pages
+            same_analysis and self.title == other.title and self.version == other.version and self.pages == other.pages
         )
 
 
@@ -79,22 +87,26 @@ class PageMemo:
     """The key of the inputs besides the index, and the last bytes, of each whole-wiki file
     whose lookups are recorded like an entity page's: carried over while none changed."""
 
+    def since(self, facts: Facts, change: Change | None) -> set[Read] | None:
+        """The lookups whose answers may differ between the index the last pages were made from
+        and ``facts`` (None: any may). ``change``: what changed in the index since :attr:`generation`."""
+        return changed_reads(self.facts, facts, change) if self.facts is not None and change is not None else None
+
     def unchanged(
         self,
-        facts: Facts,
-        change: Change | None,
+        changed: set[Read] | None,
         epoch: Epoch,
         owner: Callable[[URIRef], str | None],
     ) -> dict[str, Made]:
         """The pages whose last keys still hold (empty when nothing can be carried over).
-        ``change``: what changed in the index since :attr:`generation`. ``owner`` gives the page
-        a resource is part of (its data files list the parts' triples, including parts that did
-        not exist when the page was last made)."""
+        ``changed``: the lookups whose answers may differ since the last pages (see :meth:`since`;
+        None: any may). ``owner`` gives the page a resource is part of (its data files list the
+        parts' triples, including parts that did not exist when the page was last made)."""
         self.carried = 0
-        if self.facts is None or change is None or self.epoch is None or not self.epoch.same(epoch):
+        if changed is None or self.epoch is None or not self.epoch.same(epoch):
             return {}
         dirty: set[str] = set()
-        for read in changed_reads(self.facts, facts, change):
+        for read in changed:
             dirty.update(self.readers.get(read, ()))
             page = owner(read[1]) if read[0] else None
             if page is not None:
@@ -114,6 +126,16 @@ class PageMemo:
         self.facts = facts
         self.generation = generation
         self.epoch = epoch
+
+
+def essential(reads: Iterable[Read]) -> frozenset[Read]:
+    """The lookups that tell when a page must be made again: a lookup of one property of a
+    resource is left out where the page read all of the resource in that direction (whenever
+    anything about a resource changes, the lookup of all of it is among the changed ones: see
+    :func:`changed_reads` and :func:`graph_reads`)."""
+    reads = set(reads)
+    whole = {(forward, node) for forward, node, p in reads if p is None}
+    return frozenset(r for r in reads if r[2] is None or (r[0], r[1]) not in whole)
 
 
 def changed_reads(old: Facts, new: Facts, change: Change) -> set[Read]:
@@ -145,3 +167,66 @@ def _differences(
                 out.add((forward, node, p))
                 if bool(a.get(p)) != bool(b.get(p)):
                     out.add((forward, node, presence(p)))
+
+
+def graph_reads(before: NoteGraph | None, after: NoteGraph | None) -> set[Read]:
+    """The lookups whose answers a note graph changing from ``before`` to ``after`` may change,
+    found from the two graphs alone (without the index they were part of): those about a resource
+    whose triples in the graph differ, property by property. An answer merges, in path order, what
+    each graph says: where every changed graph says the same about a resource's property as
+    before, the answer is as before."""
+    out: set[Read] = set()
+    for forward in (True, False):
+        old, new = _grouped(before, forward), _grouped(after, forward)
+        for node in old.keys() | new.keys():
+            a, b = old.get(node, []), new.get(node, [])
+            if a == b:
+                continue
+            out.add((forward, node, None))
+            out.add((forward, node, PROPERTIES))
+            for p in {p for p, _ in a} | {p for p, _ in b}:
+                if [o for q, o in a if q == p] != [o for q, o in b if q == p]:
+                    out.add((forward, node, p))
+                    out.add((forward, node, presence(p)))
+    return out
+
+
+def _grouped(graph: NoteGraph | None, forward: bool) -> dict[URIRef, list[tuple[URIRef, Node]]]:
+    """A graph's triples by subject (``forward``) or by object (as :func:`sdwiki.facts.index`
+    takes them: resources only, ``rdf:type`` left out), in the graph's order."""
+    out: dict[URIRef, list[tuple[URIRef, Node]]] = defaultdict(list)
+    for s, p, o in graph.triples if graph is not None else ():
+        if forward:
+            out[s].append((p, o))
+        elif type(o) is URIRef and p != RDF.type:
+            out[o].append((p, s))
+    return out
+
+
+Identity = tuple[int, int, int]
+Merged = tuple[tuple[Identity, Identity], dict[Node, tuple[int, int, int, int]], str]
+
+
+@dataclass
+class Record:
+    """What a command-line build leaves for the next one (:data:`sdwiki.bundle.PAGES`): its page
+    memo (without the index, which the next build makes anew), the note graphs it was made from,
+    as far as they differ from the graphs bundle's (:data:`sdwiki.bundle.GRAPHS`), and where it
+    wrote each graph (see :class:`sdwiki.graph.LastText`)."""
+
+    base: str
+    """The graphs bundle the record is relative to (its token)."""
+    graphs: dict[RelPath, NoteGraph | None]
+    """The last build's graph of each note whose graph is not the bundle's (None: the note was gone)."""
+    memo: PageMemo
+    nquads: tuple[Identity, dict[RelPath, tuple[int, int]]] | None = None
+    """The last build's named graphs as it wrote them in the cache folder: the file's identity
+    (inode, size, modification time) and where each note's graph is in it."""
+    merged: Merged | None = None
+    """The last build's whole-graph Turtle and JSON-LD files in the cache folder: their identities,
+    where each subject is in them, and the key of the network whose measures they hold."""
+    signatures: dict[RelPath, str] = field(default_factory=dict)
+    """Each note graph's part in the network (see :func:`sdwiki.analytics.network_key`)."""
+
+    def last_graph(self, path: RelPath, bundled: Mapping[RelPath, NoteGraph]) -> NoteGraph | None:
+        return self.graphs[path] if path in self.graphs else bundled.get(path)

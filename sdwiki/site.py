@@ -18,7 +18,7 @@ import markupsafe
 from rdflib import URIRef
 
 from sdwiki.diagnostics import Diagnostic, make
-from sdwiki.facts import Change, Facts, LiveIndex, index
+from sdwiki.facts import Change, Facts, LiveIndex, Read, index
 from sdwiki.graph import nt_term
 from sdwiki.notes import Note, tokens_of
 from sdwiki.ontology import SD, SectionMapping
@@ -27,7 +27,7 @@ from sdwiki.parallel import fork_map
 from sdwiki.pipeline import Project
 from sdwiki.render import fill, prerender
 from sdwiki.resources import templates_dir
-from sdwiki.reuse import Epoch, Made, PageMemo
+from sdwiki.reuse import Epoch, Made, PageMemo, essential
 from sdwiki.slugs import slugify
 from sdwiki.terms import DCTERMS, FOAF, RDF, SKOS
 from sdwiki.timings import Timings
@@ -133,6 +133,9 @@ class Site:
         self._known: dict[str, Made] = {}
         self._change: Change | None = None
         """What changed in the index since the pages of :attr:`memo` were made (None: unknown)."""
+        self.changes: tuple[Change, set[Read]] | None = None
+        """Without a live index (a command-line build), what changed since the pages of :attr:`memo`
+        were made, with the lookups whose answers may differ (see :func:`sdwiki.reuse.graph_reads`)."""
         self.env = environment()
         self.reuse: Callable[[str, str], bool] = lambda path, key: False
         """Whether the previous build's file at ``path`` was made from inputs with this key."""
@@ -211,8 +214,13 @@ class Site:
             items = list(self.entity_pages.items())
             epoch = Epoch(self.entity_pages, self.analysis, self.data.title, self.version)
             if self.memo is not None:
-                self._change = self.live.since(self.memo.generation) if self.live is not None else None
-                self._known = self.memo.unchanged(self.facts, self._change, epoch, self.owner_page)
+                changed: set[Read] | None = None
+                if self.live is not None:
+                    self._change = self.live.since(self.memo.generation)
+                    changed = self.memo.since(self.facts, self._change)
+                elif self.changes is not None:
+                    self._change, changed = self.changes
+                self._known = self.memo.unchanged(changed, epoch, self.owner_page)
             made: dict[str, Made] = {}
             items = [item for item in items if not self._carried(item, out, made)]
             # pages carried over cost little each: workers would take longer to start than to help
@@ -266,7 +274,7 @@ class Site:
         self.facts.reads.clear()
         data = make()
         memo.tracked[path] = (key, data)
-        made[path] = Made(key, "", frozenset(self.facts.reads))
+        made[path] = Made(key, "", essential(self.facts.reads))
         return data
 
     def _render_once(self, template: str, page: str, ctx: Context) -> bytes:
@@ -332,7 +340,7 @@ class Site:
                 ttl, jsonld = self.entity_data(triples)
                 out[names[0]] = Rendered(data_key, ttl)
                 out[names[1]] = Rendered(data_key, jsonld)
-        looked_up = frozenset(reads) if reads is not None and (ctx is not None or known is None) else None
+        looked_up = essential(reads) if reads is not None and (ctx is not None or known is None) else None
         return out, Made(context_key, data_key, looked_up, body_key, key)
 
     def _carried(self, item: tuple[URIRef, str], out: dict[str, bytes | None], made: dict[str, Made]) -> bool:

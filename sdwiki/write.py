@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,13 +94,19 @@ def _measure(item: bytes | Path) -> tuple[str, int]:
         return hashlib.file_digest(f, "sha256").hexdigest(), os.fstat(f.fileno()).st_size
 
 
-def _put(item: bytes | Path, target: Path) -> None:
+def _put(item: bytes | Path, target: Path, link: bool = False) -> None:
     """Write ``item`` at ``target``: bytes, or a file copied as it is, never whole in memory
-    (the whole-graph files are large)."""
+    (the whole-graph files are large). With ``link``, the file is hard-linked where it can be."""
     if isinstance(item, bytes):
         target.write_bytes(item)
-    else:
-        shutil.copyfile(item, target)
+        return
+    if link:
+        try:
+            os.link(item, target)
+            return
+        except OSError:
+            pass
+    shutil.copyfile(item, target)
 
 
 class Previous:
@@ -152,8 +158,12 @@ def write_site(
     post: Callable[[Path], None] | None = None,
     keep: tuple[str, ...] = (),
     previous: Previous | None = None,
+    own: Collection[str] = (),
 ) -> WriteReport:
     """Write ``files`` (and copy ``copies``) as the new site in ``output``, atomically.
+
+    The copies named in ``own`` are files the build made for the site (in its cache folder) and
+    never writes to again (a new one replaces each): they are hard-linked, not copied.
 
     Files of the previous site under the ``keep`` prefixes are carried over unchanged; a file
     whose bytes did not change is linked from it (``previous``: that site, if already read).
@@ -193,7 +203,7 @@ def write_site(
                 continue
             except OSError:
                 pass
-        _put(item, target)
+        _put(item, target, rel in own)
         written += 1
     for rel in sorted(old):
         if rel.startswith(keep) and keep and rel not in items and (output / rel).is_file():

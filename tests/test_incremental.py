@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sdwiki import bundle, notes, pipeline, stamp
+from sdwiki import analytics, bundle, graph, notes, pipeline, stamp
 from sdwiki.build import SiteBuilder, cache_dir
 from sdwiki.settings import Settings
 
@@ -333,6 +333,72 @@ def test_serve_rebuilds_make_again_only_what_an_edit_reaches_and_equal_clean_bui
     # over without being worked out again. The thinker's year reaches the thinker's page too.
     assert carried[0][0] == carried[0][1] - 1
     assert carried[1][0] <= carried[1][1] - 2
+
+
+def test_command_line_rebuilds_carry_pages_over_as_serve_does_and_equal_clean_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command-line build starts with nothing in memory: it takes the last build's page memo from
+    the cache folder, with the graphs it was made from, and works out again only the pages an edit
+    can reach. Edit after edit (and with the record damaged), the site equals a clean build's."""
+    from sdwiki.site import Site
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    site = tmp_path / "site"
+    SiteBuilder(search=False)(content, site, Settings())
+    originals = {name: (content / name).read_text("utf-8") for name, _, _ in EDITS}
+    worked: list[set[str]] = []
+    context = Site.entity_context
+    monkeypatch.setattr(Site, "entity_context", lambda s, iri, page: worked[-1].add(page) or context(s, iri, page))
+    written: list[set[str]] = []  # the graphs written out as N-Quads, not copied from the last build's file
+    lines = graph._lines
+    monkeypatch.setattr(graph, "_lines", lambda ng, term: written[-1].add(ng.path) or lines(ng, term))
+    signed: list[set[str]] = []  # the graphs whose part in the network was worked out
+    signature = analytics._signature
+    monkeypatch.setattr(analytics, "_signature", lambda ng: signed[-1].add(ng.path) or signature(ng))
+    carried = []
+    for k, (name, old, new) in enumerate([*EDITS, *[(n, "", "") for n in originals]]):
+        note = content / name
+        text = note.read_text("utf-8")
+        if old:
+            note.write_text(text.replace(old, new, 1), "utf-8")
+        else:
+            note.write_text(originals[name], "utf-8")
+        if k == 3:  # a damaged record is not used: every page is worked out again, and the next one is whole
+            record = cache_dir(site) / bundle.PAGES
+            record.write_bytes(record.read_bytes()[:-10])
+        if k == 5:  # the last build's graph file was changed: every graph is written out again
+            with (cache_dir(site) / "whole-graph" / "graph.nq").open("ab") as f:
+                f.write(b"<urn:x> <urn:y> <urn:z> .\n")
+        worked.append(set())
+        written.append(set())
+        signed.append(set())
+        builder = SiteBuilder(search=False, jobs=1)  # one process: the spy sees every page
+        builder(content, site, Settings())
+        carried.append(builder.carried)
+        clean = tmp_path / f"clean-{k}"
+        worked.append(set())
+        written.append(set())
+        signed.append(set())
+        SiteBuilder(search=False)(content, clean, Settings())
+        everything, every_graph, _ = worked.pop(), written.pop(), signed.pop()
+        ours = {p: d for p, d in _files(site).items() if not p.startswith(".sdwiki")}
+        theirs = {p: d for p, d in _files(clean).items() if not p.startswith(".sdwiki")}
+        assert ours.keys() == theirs.keys(), (k, name, old)
+        assert [p for p in ours if ours[p] != theirs[p]] == [], (k, name, old)
+        if k in (3, 5):
+            assert written[k] == every_graph
+        if k == 3:
+            assert worked[k] == everything and carried[k] == 0
+        shutil.rmtree(clean)
+        shutil.rmtree(cache_dir(clean))
+    assert worked[0] == {"concept/spiral-model/index.html"}  # a prose edit reaches the note's own page
+    assert written[0] == written[2] == {"concepts/Spiral Model.md", ""}  # and its graph (and the measures')
+    assert signed[0] == signed[2] == {"concepts/Spiral Model.md"}
+    assert "concept/spiral-model/index.html" in worked[2] and len(worked[2]) < len(everything) // 4  # a cause's text
+    assert {"concept/spiral-model/index.html", "thinker/charles-glaser/index.html"} <= worked[1]
+    assert carried[0] > 0 and carried[2] > 0
 
 
 def test_a_mapping_this_process_wrote_is_read_back_unparsed_until_someone_else_writes_it(tmp_path: Path) -> None:

@@ -7,14 +7,17 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from rdflib import Literal, URIRef
+from rdflib import Graph, Literal, URIRef
+from rdflib.compare import isomorphic
 from rdflib.term import Node
 
+from sdwiki.export import LastFiles, Spans, write_merged
 from sdwiki.extract import NoteGraph
-from sdwiki.facts import LiveIndex, index
+from sdwiki.facts import PROPERTIES, Change, Facts, LiveIndex, Read, index, presence
 from sdwiki.notes import Note, parse_note, read_note, tokens_of
 from sdwiki.render import fill, render_tokens, split_sections
 from sdwiki.resolve import Linking, build_corpus
+from sdwiki.reuse import changed_reads, essential, graph_reads
 from sdwiki.terms import RDF
 from sdwiki.types import RelPath
 
@@ -253,6 +256,78 @@ def test_the_live_index_equals_the_index_made_afresh(
         want = index(graphs[p] for p in sorted(graphs))
         assert _ordered(got.out) == _ordered(want.out)
         assert _ordered(got.into) == _ordered(want.into)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_GRAPHS, st.sampled_from(["a.md", "b.md", "c.md", "d.md"]), st.one_of(st.none(), st.lists(_TRIPLE, max_size=8)))
+def test_the_reads_found_from_one_changed_graph_cover_every_changed_answer(
+    graphs: dict[str, list[tuple[URIRef, URIRef, Node]]], path: str, triples: list[tuple[URIRef, URIRef, Node]] | None
+) -> None:
+    """A command-line build has no index from last time: the lookups whose answers may differ are
+    found from the changed graph before and after. They must include every lookup whose answer
+    does differ between the two indexes, as the live index finds them."""
+    before = {RelPath(p): _graph(p, t) for p, t in graphs.items()}
+    after = dict(before)
+    if triples is None:
+        after.pop(RelPath(path), None)
+    else:
+        after[RelPath(path)] = _graph(path, triples)
+    old, new = index(before[p] for p in sorted(before)), index(after[p] for p in sorted(after))
+    change = Change(frozenset({RelPath(path)}), set(old.out) | set(new.out), set(old.into) | set(new.into))
+    exact = changed_reads(old, new, change)
+    found = graph_reads(before.get(RelPath(path)), after.get(RelPath(path)))
+    assert exact <= found
+    # a page keeps only its essential lookups: it is found changed by either set exactly when by all it did
+    for page in _pages():
+        for changed in (exact, found):
+            assert page.isdisjoint(changed) == essential(page).isdisjoint(changed)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_GRAPHS, st.sampled_from(["a.md", "b.md", "c.md", "d.md"]), st.one_of(st.none(), st.lists(_TRIPLE, max_size=8)))
+def test_whole_graph_files_copied_in_part_from_the_last_ones_equal_files_written_afresh(
+    tmp_path: Path,
+    graphs: dict[str, list[tuple[URIRef, URIRef, Node]]],
+    path: str,
+    triples: list[tuple[URIRef, URIRef, Node]] | None,
+) -> None:
+    """A command-line build copies the Turtle and JSON-LD of every subject whose triples no changed
+    graph touches from the last build's files: the files must be the ones written afresh, and
+    hold the merge of the graphs (and the extra triples) as rdflib reads them."""
+    before = {RelPath(p): _graph(p, t) for p, t in graphs.items()}
+    after = dict(before)
+    if triples is None:
+        after.pop(RelPath(path), None)
+    else:
+        after[RelPath(path)] = _graph(path, triples)
+    extra = [(_NODES[0], URIRef("http://x/rank"), Literal(0.5))]
+
+    def written(facts: Facts, last: LastFiles | None, name: str) -> tuple[bytes, bytes, Spans]:
+        ttl, jsonld = tmp_path / f"{name}.ttl", tmp_path / f"{name}.jsonld"
+        with ttl.open("wb") as a, jsonld.open("wb") as b:
+            spans = write_merged(facts.out, extra, a, b, last)
+        return ttl.read_bytes(), jsonld.read_bytes(), spans
+
+    old = written(index(before[p] for p in sorted(before)), None, "old")
+    new = index(after[p] for p in sorted(after))
+    changed = {node for forward, node, _ in graph_reads(before.get(RelPath(path)), after.get(RelPath(path))) if forward}
+    last = LastFiles(tmp_path / "old.ttl", tmp_path / "old.jsonld", old[2], changed)
+    assert written(new, last, "spliced") == written(new, None, "afresh")
+    merge = Graph()
+    for t in [*(t for g in after.values() for t in g.triples), *extra]:
+        merge.add(t)
+    for text, fmt in ((written(new, last, "again")[0], "turtle"), (written(new, last, "again")[1], "json-ld")):
+        assert isomorphic(Graph().parse(data=text.decode("utf-8"), format=fmt), merge)
+
+
+def _pages() -> list[set[Read]]:
+    """The lookups of a few made-up pages: every lookup there can be about each resource, and
+    some of them."""
+    every: list[Read] = [
+        (forward, node, p) for forward in (True, False) for node in _NODES for p in [None, PROPERTIES, *_PROPS]
+    ]
+    every += [(True, node, presence(p)) for node in _NODES for p in _PROPS]
+    return [set(every), set(every[::3]), set(every[1::4]), {r for r in every if r[2] is not None}, set(every[:7])]
 
 
 def _graph(path: str, triples: list[tuple[URIRef, URIRef, Node]]) -> NoteGraph:
