@@ -259,7 +259,8 @@ class SiteBuilder:
                     if before is not None:
                         self._keep_record(cache, code, project, before.memo, made.spans, memo)
                     if inputs is not None:
-                        stamp.write(cache, stamp.Stamp(inputs, scan(output), counts))
+                        found = report.scanned if report.scanned is not None else scan(output)
+                        stamp.write(cache, stamp.Stamp(inputs, found, counts))
             except (OSError, WriteError) as exc:
                 raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         finally:

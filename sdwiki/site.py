@@ -28,6 +28,7 @@ from sdwiki.pipeline import Project
 from sdwiki.render import fill, prerender
 from sdwiki.resources import templates_dir
 from sdwiki.reuse import Epoch, Made, PageMemo, essential
+from sdwiki.search import parts_for
 from sdwiki.slugs import slugify
 from sdwiki.terms import DCTERMS, FOAF, RDF, SKOS
 from sdwiki.timings import Timings
@@ -243,7 +244,8 @@ class Site:
         graph = self._tracked("data/graph.json", None, self.graph_json, made)
         out["data/graph.json"] = graph
         out["data/graph-data.js"] = b"window.SDWIKI_GRAPH = " + graph + b";\n"
-        out["search/index.html"] = self.render("search.html", "search/index.html", title="Search")
+        parts = parts_for(list(self.entity_pages.values()))  # every entity page is indexed
+        out["search/index.html"] = self.render("search.html", "search/index.html", title="Search", parts=parts)
         out["sparql/index.html"] = self.sparql_page()
         diagnostics = self.project.diagnostics
         out["quality/index.html"] = self._tracked("quality/index.html", diagnostics, self.quality_page, made)

@@ -34,6 +34,8 @@ class WriteReport:
     """Files whose bytes changed (the rest were linked from the previous build)."""
     changed: tuple[str, ...] | None = None
     """The files written or removed, when the site was updated in place (None: replaced whole)."""
+    scanned: dict[str, tuple[int, int]] | None = None
+    """The new site's :func:`scan`, when it was replaced whole (its files, as they were swapped in)."""
 
 
 def check_output(output: Path, content: Path, files: bool = True) -> dict[str, tuple[int, int]]:
@@ -215,8 +217,11 @@ def write_site(
     if post is not None:
         post(staging)
     # digests of what was written are known; only files added after (the search index) are read
-    manifest = {rel: digests.get(rel) or digest_of((staging / rel).read_bytes()) for rel in sorted(scan(staging))}
+    found = scan(staging)
+    manifest = {rel: digests.get(rel) or digest_of((staging / rel).read_bytes()) for rel in sorted(found)}
     (staging / MANIFEST).write_bytes(mapping_json(manifest))
+    st = (staging / MANIFEST).stat()
+    found[MANIFEST] = (st.st_size, st.st_mtime_ns)  # a rename changes no file's size or time
     if output.exists():
         if not _exchange(staging, output):
             os.rename(output, retired)
@@ -225,7 +230,7 @@ def write_site(
         shutil.rmtree(staging)
     else:
         os.rename(staging, output)
-    return WriteReport(len(manifest), written)
+    return WriteReport(len(manifest), written, scanned=found)
 
 
 def update_site(

@@ -3,7 +3,14 @@
   "use strict";
   var el = document.getElementById("search");
   if (!el || typeof PagefindUI === "undefined") return;
-  var ui = new PagefindUI({ element: "#search", showSubResults: true, showImages: false, baseUrl: "../" });
+  // A large site's index is made in parts: pagefind/ holds the first, pagefind/part-<k>/ the others.
+  var merged = [];
+  for (var k = 1; k < parseInt(el.getAttribute("data-parts") || "1", 10); k++) {
+    merged.push({ bundlePath: "../pagefind/part-" + k + "/", baseUrl: "../" });
+  }
+  var ui = new PagefindUI({
+    element: "#search", showSubResults: true, showImages: false, baseUrl: "../", mergeIndex: merged
+  });
   // Give Pagefind's input a visible label.
   var tries = 0;
   (function label() {

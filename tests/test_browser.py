@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+from sdwiki import search
 from sdwiki.build import build_site
 from sdwiki.settings import Settings
 from tests.browser import ARGS, CHROMIUM, static_server
@@ -22,8 +23,13 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled content's site, its search index in parts (as a large site's is made): every
+    search below goes through the merged parts."""
     out = tmp_path_factory.mktemp("browser") / "site"
-    build_site(CONTENT, out, Settings(), search=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(search, "PAGES_PER_PART", 40)
+        build_site(CONTENT, out, Settings(), search=True)
+    assert (out / "pagefind" / "part-2" / "pagefind-entry.json").is_file()
     return out
 
 
@@ -90,6 +96,24 @@ def test_search_finds_an_alias(page: tuple[Page, Console], base_url: str) -> Non
     pg, _ = page
     pg.goto(base_url + "search/index.html?q=Hertz")
     expect(pg.locator(".pagefind-ui__result-link", has_text="John Herz").first).to_be_visible(timeout=15_000)
+
+
+def test_search_finds_pages_in_every_part_of_the_index(page: tuple[Page, Console], base_url: str, site: Path) -> None:
+    """The search page merges the parts of the index: a thinker from each part is found."""
+    pg, console = page
+    thinkers = sorted(p.relative_to(site).as_posix() for p in (site / "thinker").glob("*/index.html"))
+    parts = int((site / "search/index.html").read_text("utf-8").split('data-parts="', 1)[1].split('"', 1)[0])
+    assert [(site / search.part_folder(k) / "pagefind-entry.json").is_file() for k in range(parts + 1)] == [
+        *[True] * parts,
+        False,
+    ]
+    chosen = {search.part_of(rel, parts): rel for rel in reversed(thinkers)}
+    assert parts > 2 and sorted(chosen) == list(range(parts))
+    for rel in chosen.values():
+        title = (site / rel).read_text("utf-8").split("<h1", 1)[1].split(">", 1)[1].split("<", 1)[0].strip()
+        pg.goto(base_url + "search/index.html?q=" + title.replace(" ", "+"))
+        expect(pg.locator(".pagefind-ui__result-link", has_text=title).first).to_be_visible(timeout=15_000)
+    assert console.errors == []
 
 
 def test_saved_query_runs_in_the_browser(page: tuple[Page, Console], base_url: str) -> None:

@@ -500,37 +500,64 @@ def test_a_build_leaves_the_oldest_generation_to_the_end(tmp_path: Path) -> None
     assert seen.count(0) > 5 and seen.count(1) > 2 and 2 not in seen
 
 
-def test_the_search_index_is_the_one_pagefind_makes_of_the_whole_site(tmp_path: Path) -> None:
-    """The index is made from each page's search document (its article alone): it is the index
-    Pagefind makes of the whole site, after a first build, an edit and a removed note, with a
-    document for each indexed page and no other."""
-    from sdwiki.search import DOCS
+def test_the_search_index_is_made_in_parts_each_the_one_pagefind_makes_of_its_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index is made in parts, each from its pages' search documents (their articles alone):
+    each part is the index Pagefind makes of the whole pages it holds, after a first build, an
+    edit and a removed note, with a document for each indexed page and no other. A build makes
+    again only the parts whose pages changed."""
+    from sdwiki import search
+    from sdwiki.search import DOCS, part_folder, part_of
 
+    monkeypatch.setattr(search, "PAGES_PER_PART", 4)
+    runs: list[str] = []
+    pagefind = search._pagefind
+    monkeypatch.setattr(search, "_pagefind", lambda *where: runs.append(where[1]) or pagefind(*where))
     content, site = _vault(tmp_path)
     docs = cache_dir(site) / DOCS
 
-    def build_and_compare() -> None:
+    def build_and_compare() -> dict[str, bytes]:
+        runs.clear()
         assert SiteBuilder(search=True)(content, site, Settings()).startswith("built ")
-        whole = tmp_path / "whole-site-index"
-        shutil.rmtree(whole, ignore_errors=True)
-        where = ["--site", str(site), "--output-path", str(whole)]
-        subprocess.run([sys.executable, "-m", "pagefind", *where, "--silent", "--keep-index-url"], check=True)
-        assert _files(site / "pagefind") == _files(whole)
-        indexed = sorted(
-            p.relative_to(site).as_posix()
+        indexed = {
+            p.relative_to(site).as_posix(): p.read_bytes()
             for p in site.rglob("*.html")
             if b"data-pagefind-body" in p.read_bytes() and not p.is_relative_to(site / "pagefind")
-        )
-        assert sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.html")) == indexed
+        }
+        parts = search.parts_for(list(indexed))
+        assert parts > 2 and f'data-parts="{parts}"' in (site / "search/index.html").read_text("utf-8")
+        for part in range(parts):
+            pages, whole = tmp_path / "part-pages", tmp_path / "part-index"
+            for folder in (pages, whole):
+                shutil.rmtree(folder, ignore_errors=True)
+            mine = sorted(rel for rel in indexed if part_of(rel, parts) == part)
+            for rel in mine:
+                (pages / rel).parent.mkdir(parents=True, exist_ok=True)
+                (pages / rel).write_bytes(indexed[rel])
+            where = ["--site", str(pages), "--output-path", str(whole)]
+            subprocess.run([sys.executable, "-m", "pagefind", *where, "--silent", "--keep-index-url"], check=True)
+            ours = {p: d for p, d in _files(site / part_folder(part)).items() if not p.startswith("part-")}
+            assert ours == _files(whole), part
+            kept = sorted(p.relative_to(docs / str(part)).as_posix() for p in (docs / str(part)).rglob("*.html"))
+            assert kept == mine
+        assert sorted(p.name for p in docs.iterdir() if p.is_dir()) == [str(k) for k in range(parts)]
+        return indexed
 
-    build_and_compare()
+    first = build_and_compare()
+    assert len(runs) == search.parts_for(list(first))
     gone = sorted(docs.rglob("*.html"))[0]
     gone.unlink()  # a document deleted by hand: made again, though its page did not change
     note = content / "concepts" / "Restraint.md"
     note.write_text(note.read_text("utf-8").replace("Choosing not", "Deciding not"), "utf-8")
-    build_and_compare()
+    second = build_and_compare()
     assert gone.is_file()
-    assert b"Deciding not" in (docs / "concept/restraint/index.html").read_bytes()
+    parts = search.parts_for(list(second))
+    changed = {rel for rel in second if first.get(rel) != second[rel]}  # (a document made again changes no index)
+    assert sorted(runs) == sorted({str(docs / str(part_of(rel, parts))) for rel in changed})
+    assert len(runs) < parts
+    restraint = "concept/restraint/index.html"
+    assert b"Deciding not" in (docs / str(part_of(restraint, parts)) / restraint).read_bytes()
     note.unlink()
     build_and_compare()
-    assert not (docs / "concept/restraint/index.html").exists()
+    assert not list(docs.rglob(restraint))
