@@ -22,7 +22,16 @@ from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
-from sdwiki.write import Previous, WriteError, check_output, discard_unfinished, scan, update_site, write_site
+from sdwiki.write import (
+    Digesting,
+    Previous,
+    WriteError,
+    check_output,
+    discard_unfinished,
+    scan,
+    update_site,
+    write_site,
+)
 
 if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date" must be quick
     from rdflib import Dataset
@@ -107,6 +116,8 @@ class Rendering:
     spans: tuple[Spans, MergedSpans] | None = None
     """Where each note's graph is in ``data/graph.nq``, and each subject in ``data/graph.ttl`` and
     ``data/graph.jsonld`` (None: the files are left for later)."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """The digests of the copies written as they were made (see :class:`sdwiki.write.Digesting`)."""
 
 
 Changes = tuple["Change", set["Read"]]
@@ -244,7 +255,17 @@ class SiteBuilder:
                         report = update_site(output, files, copies, keep=keep, previous=previous)
                     else:
                         post = partial(self._search, search) if search is not None else None
-                        report = write_site(output, files, copies, post=post, keep=keep, previous=previous, own=LATER)
+                        report = write_site(
+                            output,
+                            files,
+                            copies,
+                            post=post,
+                            keep=keep,
+                            previous=previous,
+                            own=LATER,
+                            known_digests=made.digests,
+                            meanwhile=True,  # the old site goes while the cache is written
+                        )
                     counts = {
                         "files": report.files,
                         "notes": len(project.corpus.notes),
@@ -261,6 +282,7 @@ class SiteBuilder:
                     if inputs is not None:
                         found = report.scanned if report.scanned is not None else scan(output)
                         stamp.write(cache, stamp.Stamp(inputs, found, counts))
+                    report.done()
             except (OSError, WriteError) as exc:
                 raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         finally:
@@ -557,6 +579,7 @@ def render_files(
 
     spans: Spans = {}
     merged: MergedSpans = {}
+    digests: dict[str, str] = {}
 
     def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
         out: dict[str, Path] = {}
@@ -566,10 +589,12 @@ def render_files(
             named, triples = scratch / "graph.nq", scratch / "triples.nt"
             scratch.mkdir(parents=True, exist_ok=True)
             fresh = scratch / "graph.nq.new"  # the last build's file is read meanwhile
-            with fresh.open("wb") as quads_out, _opened(triples if queries else None) as triples_out:
+            with fresh.open("wb") as f, _opened(triples if queries else None) as triples_out:
+                quads_out = Digesting(f)
                 known = kept.text if kept is not None else None
                 spans.update(write_nquads(graphs, quads_out, triples_out, known, last.text if last else None))
             os.replace(fresh, named)
+            digests["data/graph.nq"] = quads_out.digest()
             out["data/graph.nq"] = named
         if stop():
             return None
@@ -586,10 +611,12 @@ def render_files(
         with t.stage("graph files"):
             ttl, jsonld = scratch / "graph.ttl", scratch / "graph.jsonld"
             fresh_ttl, fresh_jsonld = scratch / "graph.ttl.new", scratch / "graph.jsonld.new"
-            with fresh_ttl.open("wb") as ttl_out, fresh_jsonld.open("wb") as jsonld_out:
+            with fresh_ttl.open("wb") as f, fresh_jsonld.open("wb") as g:
+                ttl_out, jsonld_out = Digesting(f), Digesting(g)
                 merged.update(write_merged(site.facts.out, measures.triples, ttl_out, jsonld_out, _last_files()))
             os.replace(fresh_ttl, ttl)
             os.replace(fresh_jsonld, jsonld)
+            digests["data/graph.ttl"], digests["data/graph.jsonld"] = ttl_out.digest(), jsonld_out.digest()
             out["data/graph.ttl"], out["data/graph.jsonld"] = ttl, jsonld
         return pages, out
 
@@ -627,7 +654,7 @@ def render_files(
     later_files = tuple(later) if wait else ()
     spans_made = None if wait else (spans, merged)
     later_made = whole_graph if wait else None
-    return Rendering(files, copies, site.keys, measures, later_made, later_files, carried, spans_made)
+    return Rendering(files, copies, site.keys, measures, later_made, later_files, carried, spans_made, digests)
 
 
 @contextlib.contextmanager

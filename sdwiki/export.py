@@ -9,13 +9,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph, Triple
-from sdwiki.graph import mapped, nquads, nt_term
+from sdwiki.graph import Sink, mapped, nquads, nt_term
 from sdwiki.ontology import PREFIXES
 from sdwiki.terms import RDF, XSD
 
@@ -202,8 +202,8 @@ class LastFiles:
 def write_merged(
     out: Mapping[Any, Mapping[URIRef, Sequence[Node]]],
     extra: Iterable[Triple],
-    ttl: BinaryIO,
-    jsonld: BinaryIO,
+    ttl: Sink,
+    jsonld: Sink,
     last: LastFiles | None = None,
 ) -> Spans:
     """The merge of the note graphs (``out``: every subject's triples, see :class:`sdwiki.facts.Facts`)

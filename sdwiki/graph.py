@@ -15,8 +15,8 @@ import mmap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 from typing import Literal as Lit
+from typing import Protocol
 
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.term import Node
@@ -173,6 +173,12 @@ def nquads_parts(
     return "".join(lines), "".join(default)
 
 
+class Sink(Protocol):
+    """Where a large file is written, a part at a time."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 Spans = dict[RelPath, tuple[int, int]]
 """Where each note's graph is in an N-Quads file (from, to: byte offsets)."""
 
@@ -189,8 +195,8 @@ class LastText:
 
 def write_nquads(
     note_graphs: Iterable[NoteGraph],
-    named: BinaryIO,
-    triples: BinaryIO | None,
+    named: Sink,
+    triples: Sink | None,
     known: GraphText | None = None,
     last: LastText | None = None,
 ) -> Spans:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from sdwiki.stamp import read_mapping, write_mapping
-from sdwiki.write import WriteError, digest_of
+from sdwiki.write import WriteError, digest_of, scan
 
 DOCS = "search-docs"
 """The search documents, in the cache folder."""
@@ -133,7 +133,7 @@ class SearchIndex:
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         for part in range(self.parts):
             key = _part_key(record, part)
-            if _read_text(self.out / f"{part}.made") != key:
+            if _read_text(self.out / f"{part}.made") != _made(key, self.out / str(part)):
                 (self.out / f"{part}.made").unlink(missing_ok=True)
                 shutil.rmtree(self.out / str(part), ignore_errors=True)
                 self._queue.append((part, key))
@@ -162,7 +162,7 @@ class SearchIndex:
                 if process.returncode != 0:
                     self._errors.append(err.strip() or out.strip())
                     return
-                (self.out / f"{part}.made").write_text(key, "utf-8")
+                (self.out / f"{part}.made").write_text(_made(key, self.out / str(part)), "utf-8")
                 waiting = self._queue.pop(0) if self._queue else None
             begun = self._begin(*waiting) if waiting is not None else None
 
@@ -175,8 +175,8 @@ class SearchIndex:
             thread.join()
         if self._errors:
             raise WriteError(f"search index failed: {self._errors[0]}")
-        for part in range(self.parts):
-            shutil.copytree(self.out / str(part), site / part_folder(part), dirs_exist_ok=True)
+        for part in range(self.parts):  # linked: Pagefind makes a part's files anew, never changes them
+            shutil.copytree(self.out / str(part), site / part_folder(part), dirs_exist_ok=True, copy_function=_link)
 
     def cancel(self) -> None:
         with self._lock:
@@ -188,6 +188,23 @@ class SearchIndex:
                 process.kill()
         for thread in self._threads:
             thread.join()
+
+
+def _made(key: str, folder: Path) -> str:
+    """What a part's record says: what the part was made from (:func:`_part_key`), and its files'
+    sizes and times (a file changed since, through the site's link to it, makes it again)."""
+    try:
+        files = sorted(scan(folder).items())
+    except OSError:
+        return ""
+    return key + " " + hashlib.sha256(repr(files).encode("utf-8")).hexdigest()
+
+
+def _link(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _part_key(record: Mapping[str, str], part: int) -> str:

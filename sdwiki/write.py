@@ -14,9 +14,11 @@ import hashlib
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from sdwiki.stamp import mapping_json, read_mapping, write_mapping
 
@@ -36,6 +38,8 @@ class WriteReport:
     """The files written or removed, when the site was updated in place (None: replaced whole)."""
     scanned: dict[str, tuple[int, int]] | None = None
     """The new site's :func:`scan`, when it was replaced whole (its files, as they were swapped in)."""
+    done: Callable[[], None] = lambda: None
+    """Waits until the previous site, swapped out, is removed (see :func:`write_site`)."""
 
 
 def check_output(output: Path, content: Path, files: bool = True) -> dict[str, tuple[int, int]]:
@@ -86,6 +90,22 @@ def scan(folder: Path) -> dict[str, tuple[int, int]]:
 def digest_of(data: bytes) -> str:
     """A file's digest, as the site's manifest lists it."""
     return hashlib.sha256(data).hexdigest()
+
+
+class Digesting:
+    """A file being written, with the digest of what was written to it (as the manifest lists it):
+    a large file the build writes need not be read again to be listed."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._file = f
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes, /) -> int:
+        self._hash.update(data)
+        return self._file.write(data)
+
+    def digest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def _measure(item: bytes | Path) -> tuple[str, int]:
@@ -161,11 +181,16 @@ def write_site(
     keep: tuple[str, ...] = (),
     previous: Previous | None = None,
     own: Collection[str] = (),
+    known_digests: Mapping[str, str] | None = None,
+    meanwhile: bool = False,
 ) -> WriteReport:
     """Write ``files`` (and copy ``copies``) as the new site in ``output``, atomically.
 
     The copies named in ``own`` are files the build made for the site (in its cache folder) and
     never writes to again (a new one replaces each): they are hard-linked, not copied.
+    ``known_digests``: of copies, where known (see :class:`Digesting`). With ``meanwhile``, the
+    previous site, swapped out, is removed while the caller goes on, until it calls the report's
+    :attr:`WriteReport.done`.
 
     Files of the previous site under the ``keep`` prefixes are carried over unchanged; a file
     whose bytes did not change is linked from it (``previous``: that site, if already read).
@@ -197,7 +222,8 @@ def write_site(
             digests[rel] = old[rel]
             os.link(output / rel, target)
             continue
-        digest, size = _measure(item)
+        known = (known_digests or {}).get(rel) if isinstance(item, Path) else None
+        digest, size = (known, item.stat().st_size) if known is not None and isinstance(item, Path) else _measure(item)
         digests[rel] = digest
         if old.get(rel) == digest and prev.untouched(rel, size):
             try:
@@ -227,6 +253,10 @@ def write_site(
             os.rename(output, retired)
             os.rename(staging, output)
             staging = retired
+        if meanwhile:
+            remover = threading.Thread(target=shutil.rmtree, args=(staging,))
+            remover.start()
+            return WriteReport(len(manifest), written, scanned=found, done=remover.join)
         shutil.rmtree(staging)
     else:
         os.rename(staging, output)

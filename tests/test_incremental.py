@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -387,6 +389,10 @@ def test_command_line_rebuilds_carry_pages_over_as_serve_does_and_equal_clean_bu
         theirs = {p: d for p, d in _files(clean).items() if not p.startswith(".sdwiki")}
         assert ours.keys() == theirs.keys(), (k, name, old)
         assert [p for p in ours if ours[p] != theirs[p]] == [], (k, name, old)
+        listed = json.loads((site / ".sdwiki-manifest.json").read_text("utf-8"))  # digests taken as written
+        assert {p: listed[p] for p in ours if p.startswith("data/graph.")} == {
+            p: hashlib.sha256(d).hexdigest() for p, d in ours.items() if p.startswith("data/graph.")
+        }
         if k in (3, 5):
             assert written[k] == every_graph
         if k == 3:
@@ -558,6 +564,10 @@ def test_the_search_index_is_made_in_parts_each_the_one_pagefind_makes_of_its_pa
     assert len(runs) < parts
     restraint = "concept/restraint/index.html"
     assert b"Deciding not" in (docs / str(part_of(restraint, parts)) / restraint).read_bytes()
+    with (site / "pagefind" / "pagefind-entry.json").open("ab") as f:  # changed in place, through the site
+        f.write(b" ")
+    build_and_compare()
+    assert runs == [str(docs / "0")]  # the part is made again, and only it
     note.unlink()
     build_and_compare()
     assert not list(docs.rglob(restraint))
