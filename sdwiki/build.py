@@ -35,6 +35,7 @@ from sdwiki.write import (
 
 if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date" must be quick
     from rdflib import Dataset
+    from rdflib.term import Node
 
     from sdwiki.analytics import Analysis, AnalysisMemo
     from sdwiki.export import Spans as MergedSpans
@@ -50,6 +51,9 @@ _NAMES_GRAPHS = re.compile(r"\b(GRAPH|FROM)\b", re.IGNORECASE)
 STATIC = ("style.css", "graph.js", "sparql.js", "site.js", "favicon.svg")
 SCRATCH = "whole-graph"
 """Where the whole-graph files are written before they are copied into the site (in the cache folder)."""
+WRITTEN = "written.pickle"
+"""In :data:`SCRATCH`, for ``serve``: the identities of the Turtle and JSON-LD files written last,
+where each subject is in them, and which measures they hold (see :attr:`Kept.measured`)."""
 
 
 @contextlib.contextmanager
@@ -90,6 +94,11 @@ class Kept:
     """What each entity page was made from (see :mod:`sdwiki.reuse`)."""
     index: LiveIndex | None = None
     """The graph index, updated where notes changed."""
+    unwritten: set[Node] | None = None
+    """The subjects whose triples may have changed since the whole-graph Turtle and JSON-LD were
+    last written whole (None: unknown, they are written afresh)."""
+    measured: int = 0
+    """Counts the analyses the measures were made from (the whole-graph files hold the measures)."""
 
 
 @dataclass
@@ -328,6 +337,8 @@ class SiteBuilder:
             done = self._write_later(output, made, keep, stop or (lambda: False))
         if done is None:
             self._later = later
+        elif self._kept is not None:  # the whole-graph files are as the last build's notes say
+            self._kept.unwritten = set()
         return done
 
     def _write_later(
@@ -554,6 +565,7 @@ def render_files(
             measures = analytics_graph(project, analysis)
             if kept is not None:
                 kept.measures = (analysis, measures)
+                kept.measured += 1
     data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
     with t.stage("facts index"):
         live = None
@@ -561,6 +573,10 @@ def render_files(
             kept.pages = kept.pages or PageMemo()
             live = kept.index = kept.index or LiveIndex()
             live.update(project.note_graphs, record=True)
+            if kept.unwritten is not None and live.change is not None:
+                kept.unwritten |= live.change.subjects
+            else:
+                kept.unwritten = None
         site = Site(data, kept.pages if kept is not None else last.memo if last is not None else None, live)
         site.analysis = analysis
         if kept is None and last is not None:  # no analysis object to compare: the key of its network
@@ -580,6 +596,8 @@ def render_files(
     spans: Spans = {}
     merged: MergedSpans = {}
     digests: dict[str, str] = {}
+    unwritten = set(kept.unwritten) if kept is not None and kept.unwritten is not None else None
+    measured = kept.measured if kept is not None else 0
 
     def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
         out: dict[str, Path] = {}
@@ -616,21 +634,31 @@ def render_files(
                 merged.update(write_merged(site.facts.out, measures.triples, ttl_out, jsonld_out, _last_files()))
             os.replace(fresh_ttl, ttl)
             os.replace(fresh_jsonld, jsonld)
+            if kept is not None:  # for the next follow-up work, which may run in another copy of this process
+                bundle.write(scratch / WRITTEN, code, ((_identity(ttl), _identity(jsonld)), merged, measured))
             digests["data/graph.ttl"], digests["data/graph.jsonld"] = ttl_out.digest(), jsonld_out.digest()
             out["data/graph.ttl"], out["data/graph.jsonld"] = ttl, jsonld
         return pages, out
 
     def _last_files() -> LastFiles | None:
-        """The last build's whole-graph Turtle and JSON-LD, if made from the same measures."""
-        if last is None or last.merged is None or last.changes is None or memo is None:
-            return None
-        files, spans_then, measured = last.merged
-        if memo.analysis is not analysis or measured != memo.key:
-            return None
+        """The last whole-graph Turtle and JSON-LD, if made from the same measures (and what
+        changed since): the last command-line build's, or in ``serve`` the last ones written."""
         ttl, jsonld = scratch / "graph.ttl", scratch / "graph.jsonld"
-        if (_identity(ttl), _identity(jsonld)) != files:
+        if kept is not None:
+            found = bundle.read(scratch / WRITTEN, code) if unwritten is not None else None
+            if not isinstance(found, tuple) or found[2] != measured:
+                return None
+            files, spans_then, changed = found[0], found[1], unwritten
+        elif last is not None and last.merged is not None and last.changes is not None and memo is not None:
+            files, spans_then, key = last.merged
+            if memo.analysis is not analysis or key != memo.key:
+                return None
+            changed = set(last.changes[0].subjects)
+        else:
             return None
-        return LastFiles(ttl, jsonld, spans_then, set(last.changes[0].subjects))
+        if (_identity(ttl), _identity(jsonld)) != files or changed is None:
+            return None
+        return LastFiles(ttl, jsonld, spans_then, changed)
 
     later = [*LATER, *(query_page(q) for q in queries)]
     wait = pages_first and previous is not None and all(p in previous.manifest for p in later)
@@ -642,6 +670,8 @@ def render_files(
         assert made is not None  # nothing stops it
         files.update(made[0])
         copies.update(made[1])
+        if kept is not None:
+            kept.unwritten = set()
     tdir = templates_dir()
     for name in STATIC:
         copies[f"assets/{name}"] = tdir / name

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -571,3 +572,51 @@ def test_the_search_index_is_made_in_parts_each_the_one_pagefind_makes_of_its_pa
     note.unlink()
     build_and_compare()
     assert not list(docs.rglob(restraint))
+
+
+def test_serve_writes_again_the_turtle_and_json_ld_of_only_the_subjects_edits_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve``'s follow-up work copies every subject no edit since the files were last written
+    reached from the last whole-graph Turtle and JSON-LD, in whichever copy of the process wrote
+    them; a follow-up stopped by the next save leaves its subjects to the next one. The site
+    equals a clean build's."""
+    from sdwiki import export
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    site = tmp_path / "site"
+    given: list[set[object] | None] = []  # what each whole-graph write was told may have changed
+    merged = export.write_merged
+
+    def spy(out: Any, extra: Any, ttl: Any, jsonld: Any, last: export.LastFiles | None = None) -> export.Spans:
+        given.append(set(last.changed) if last is not None else None)
+        return merged(out, extra, ttl, jsonld, last)
+
+    monkeypatch.setattr(export, "write_merged", spy)
+    builder = SiteBuilder(search=False, in_place=True, pages_first=True)
+    builder(content, site, Settings())
+    note = content / "concepts" / "Spiral Model.md"
+    spiral = "https://w3id.org/sdwiki/id/concept/spiral-model"
+    glaser = "https://w3id.org/sdwiki/id/thinker/charles-glaser"
+
+    def edit(old: str, new: str, stopped: bool = False) -> set[str] | None:
+        note.write_text(note.read_text("utf-8").replace(old, new, 1), "utf-8")
+        builder(content, site, Settings())
+        given.clear()
+        assert (builder.finish(lambda: stopped) is None) == stopped
+        clean = tmp_path / f"clean-{len(old)}-{len(new)}"
+        SiteBuilder(search=False)(content, clean, Settings())
+        ours = {p: d for p, d in _files(site).items() if not p.startswith(".sdwiki")}
+        if not stopped:
+            assert ours == {p: d for p, d in _files(clean).items() if not p.startswith(".sdwiki")}
+        changed = given[0] if given else None
+        return {str(s) for s in changed} if changed is not None else None
+
+    first = edit("each side's defensive steps", "each side's protective steps")
+    assert first is not None and spiral in first and len(first) < 40  # the note's own subjects, of hundreds
+    edit("States cannot observe", "States can never observe", stopped=True)  # a cause's text
+    second = edit("each side's protective steps", "each side's guarding steps")
+    assert second is not None and {spiral, glaser} <= second  # (the stopped work's left to this one)
+    (cache_dir(site) / "whole-graph" / "written.pickle").unlink()  # nothing to copy from: all written
+    assert edit("each side's guarding steps", "each side's shielding steps") is None
