@@ -354,7 +354,7 @@ class SiteBuilder:
         copies.update(more[1])  # over the files kept until now, listed in ``files`` as None
         try:
             with self.timings.stage("write"):
-                report = update_site(output, files, copies, keep=keep)
+                report = update_site(output, files, copies, keep=keep, own=LATER, known_digests=made.digests)
         except (OSError, WriteError) as exc:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         return report.changed or ()

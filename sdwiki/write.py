@@ -108,10 +108,13 @@ class Digesting:
         return self._hash.hexdigest()
 
 
-def _measure(item: bytes | Path) -> tuple[str, int]:
-    """The digest and size of a file to write: bytes, or a file to copy (read in steps)."""
+def _measure(item: bytes | Path, known: str | None = None) -> tuple[str, int]:
+    """The digest and size of a file to write: bytes, or a file to copy (read in steps, unless
+    its digest is ``known``)."""
     if isinstance(item, bytes):
         return digest_of(item), len(item)
+    if known is not None:
+        return known, item.stat().st_size
     with item.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest(), os.fstat(f.fileno()).st_size
 
@@ -222,8 +225,7 @@ def write_site(
             digests[rel] = old[rel]
             os.link(output / rel, target)
             continue
-        known = (known_digests or {}).get(rel) if isinstance(item, Path) else None
-        digest, size = (known, item.stat().st_size) if known is not None and isinstance(item, Path) else _measure(item)
+        digest, size = _measure(item, (known_digests or {}).get(rel))
         digests[rel] = digest
         if old.get(rel) == digest and prev.untouched(rel, size):
             try:
@@ -269,15 +271,18 @@ def update_site(
     copies: Mapping[str, Path | None] | None = None,
     keep: tuple[str, ...] = (),
     previous: Previous | None = None,
+    own: Collection[str] = (),
+    known_digests: Mapping[str, str] | None = None,
 ) -> WriteReport:
     """Bring a site sdwiki built up to date in place: each changed file replaced atomically, files
     no longer part of the site (and listed in the manifest) removed. For ``serve``'s private site,
-    where a saved note must reach the browser at once; ``sdwiki build`` uses :func:`write_site`."""
+    where a saved note must reach the browser at once; ``sdwiki build`` uses :func:`write_site`.
+    ``own`` and ``known_digests`` are as for :func:`write_site`."""
     output = output.absolute()
     prev = previous or Previous(output)
     old = prev.manifest
     if not old:
-        return write_site(output, files, copies, keep=keep, previous=prev)
+        return write_site(output, files, copies, keep=keep, previous=prev, own=own, known_digests=known_digests)
     items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
     manifest: dict[str, str] = {}
     changed: list[str] = []
@@ -290,14 +295,14 @@ def update_site(
         if isinstance(item, Path) and rel in old and prev.copied(rel, item):
             manifest[rel] = old[rel]
             continue
-        digest, size = _measure(item)
+        digest, size = _measure(item, (known_digests or {}).get(rel))
         manifest[rel] = digest
         if old.get(rel) == digest and prev.untouched(rel, size):
             continue
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temporary(target)
-        _put(item, tmp)
+        _put(item, tmp, rel in own)
         os.replace(tmp, target)
         changed.append(rel)
     written = len(changed)

@@ -610,6 +610,10 @@ def test_serve_writes_again_the_turtle_and_json_ld_of_only_the_subjects_edits_re
         ours = {p: d for p, d in _files(site).items() if not p.startswith(".sdwiki")}
         if not stopped:
             assert ours == {p: d for p, d in _files(clean).items() if not p.startswith(".sdwiki")}
+            listed = json.loads((site / ".sdwiki-manifest.json").read_text("utf-8"))  # digests taken as written
+            assert {p: listed[p] for p in ours if p.startswith("data/graph.")} == {
+                p: hashlib.sha256(d).hexdigest() for p, d in ours.items() if p.startswith("data/graph.")
+            }
         changed = given[0] if given else None
         return {str(s) for s in changed} if changed is not None else None
 
