@@ -143,7 +143,7 @@ class LiveIndex:
         """Which note graphs state something about a resource (it is their subject)."""
         self._pointed_in: dict[URIRef, set[RelPath]] = defaultdict(set)
         """Which note graphs point at a resource (it is their object)."""
-        self._grouped: dict[int, tuple[NoteGraph, _Grouped]] = {}
+        self._grouped: dict[int, tuple[NoteGraph, Grouped]] = {}
         self.change: Change | None = None
         """What the last update changed (None: it indexed everything afresh)."""
         self.generation = 0
@@ -239,30 +239,35 @@ class LiveIndex:
         self.change = None
         return self.facts
 
-    def _group(self, g: NoteGraph) -> _Grouped:
+    def _group(self, g: NoteGraph) -> Grouped:
         known = self._grouped.get(id(g))
         if known is None or known[0] is not g:
-            grouped = _Grouped(defaultdict(list), defaultdict(list))
-            for s, p, o in g.triples:
-                grouped.by_subject[s].append((p, o))
-                if type(o) is URIRef and p is not _TYPE:
-                    grouped.by_object[o].append((p, s))
-            known = self._grouped[id(g)] = (g, grouped)
+            known = self._grouped[id(g)] = (g, grouped(g))
         return known[1]
 
 
-def _touched(nodes: set[URIRef], edits: list[tuple[_Grouped | None, _Grouped | None]], forward: bool) -> list[URIRef]:
+def grouped(g: NoteGraph) -> Grouped:
+    """A note graph's triples by subject and by object (as :func:`index` takes them)."""
+    out = Grouped(defaultdict(list), defaultdict(list))
+    for s, p, o in g.triples:
+        out.by_subject[s].append((p, o))
+        if type(o) is URIRef and p is not _TYPE:
+            out.by_object[o].append((p, s))
+    return out
+
+
+def _touched(nodes: set[URIRef], edits: list[tuple[Grouped | None, Grouped | None]], forward: bool) -> list[URIRef]:
     """The ``nodes`` whose triples (as subject when ``forward``, else as object) differ in some
     changed graph, before and after."""
 
-    def side(g: _Grouped | None, node: URIRef) -> object:
+    def side(g: Grouped | None, node: URIRef) -> object:
         return None if g is None else (g.by_subject if forward else g.by_object).get(node)
 
     return [n for n in nodes if any(side(before, n) != side(after, n) for before, after in edits)]
 
 
 @dataclass(frozen=True, slots=True)
-class _Grouped:
+class Grouped:
     """A note graph's triples by subject and by object, each in the graph's order."""
 
     by_subject: dict[URIRef, list[tuple[URIRef, Node]]]

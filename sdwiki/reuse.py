@@ -23,8 +23,7 @@ from rdflib import URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
-from sdwiki.facts import PROPERTIES, Change, Facts, Read, presence
-from sdwiki.terms import RDF
+from sdwiki.facts import PROPERTIES, Change, Facts, Grouped, Read, grouped, presence
 from sdwiki.types import RelPath
 
 
@@ -176,10 +175,13 @@ def graph_reads(before: NoteGraph | None, after: NoteGraph | None) -> set[Read]:
     each graph says: where every changed graph says the same about a resource's property as
     before, the answer is as before."""
     out: set[Read] = set()
+    empty = Grouped({}, {})
+    was, now = grouped(before) if before else empty, grouped(after) if after else empty
     for forward in (True, False):
-        old, new = _grouped(before, forward), _grouped(after, forward)
+        old, new = (was.by_subject, now.by_subject) if forward else (was.by_object, now.by_object)
         for node in old.keys() | new.keys():
-            a, b = old.get(node, []), new.get(node, [])
+            a: Sequence[tuple[URIRef, Node]] = old.get(node, [])
+            b: Sequence[tuple[URIRef, Node]] = new.get(node, [])
             if a == b:
                 continue
             out.add((forward, node, None))
@@ -188,18 +190,6 @@ def graph_reads(before: NoteGraph | None, after: NoteGraph | None) -> set[Read]:
                 if [o for q, o in a if q == p] != [o for q, o in b if q == p]:
                     out.add((forward, node, p))
                     out.add((forward, node, presence(p)))
-    return out
-
-
-def _grouped(graph: NoteGraph | None, forward: bool) -> dict[URIRef, list[tuple[URIRef, Node]]]:
-    """A graph's triples by subject (``forward``) or by object (as :func:`sdwiki.facts.index`
-    takes them: resources only, ``rdf:type`` left out), in the graph's order."""
-    out: dict[URIRef, list[tuple[URIRef, Node]]] = defaultdict(list)
-    for s, p, o in graph.triples if graph is not None else ():
-        if forward:
-            out[s].append((p, o))
-        elif type(o) is URIRef and p != RDF.type:
-            out[o].append((p, s))
     return out
 
 

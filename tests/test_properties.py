@@ -266,12 +266,7 @@ def test_the_reads_found_from_one_changed_graph_cover_every_changed_answer(
     """A command-line build has no index from last time: the lookups whose answers may differ are
     found from the changed graph before and after. They must include every lookup whose answer
     does differ between the two indexes, as the live index finds them."""
-    before = {RelPath(p): _graph(p, t) for p, t in graphs.items()}
-    after = dict(before)
-    if triples is None:
-        after.pop(RelPath(path), None)
-    else:
-        after[RelPath(path)] = _graph(path, triples)
+    before, after = _edited(graphs, path, triples)
     old, new = index(before[p] for p in sorted(before)), index(after[p] for p in sorted(after))
     change = Change(frozenset({RelPath(path)}), set(old.out) | set(new.out), set(old.into) | set(new.into))
     exact = changed_reads(old, new, change)
@@ -294,12 +289,7 @@ def test_whole_graph_files_copied_in_part_from_the_last_ones_equal_files_written
     """A command-line build copies the Turtle and JSON-LD of every subject whose triples no changed
     graph touches from the last build's files: the files must be the ones written afresh, and
     hold the merge of the graphs (and the extra triples) as rdflib reads them."""
-    before = {RelPath(p): _graph(p, t) for p, t in graphs.items()}
-    after = dict(before)
-    if triples is None:
-        after.pop(RelPath(path), None)
-    else:
-        after[RelPath(path)] = _graph(path, triples)
+    before, after = _edited(graphs, path, triples)
     extra = [(_NODES[0], URIRef("http://x/rank"), Literal(0.5))]
 
     def written(facts: Facts, last: LastFiles | None, name: str) -> tuple[bytes, bytes, Spans]:
@@ -328,6 +318,19 @@ def _pages() -> list[set[Read]]:
     ]
     every += [(True, node, presence(p)) for node in _NODES for p in _PROPS]
     return [set(every), set(every[::3]), set(every[1::4]), {r for r in every if r[2] is not None}, set(every[:7])]
+
+
+def _edited(
+    graphs: dict[str, list[tuple[URIRef, URIRef, Node]]], path: str, triples: list[tuple[URIRef, URIRef, Node]] | None
+) -> tuple[dict[RelPath, NoteGraph], dict[RelPath, NoteGraph]]:
+    """The note graphs, before and after the note at ``path`` became ``triples`` (None: was removed)."""
+    before = {RelPath(p): _graph(p, t) for p, t in graphs.items()}
+    after = dict(before)
+    if triples is None:
+        after.pop(RelPath(path), None)
+    else:
+        after[RelPath(path)] = _graph(path, triples)
+    return before, after
 
 
 def _graph(path: str, triples: list[tuple[URIRef, URIRef, Node]]) -> NoteGraph:
