@@ -16,7 +16,7 @@ graphs it was made from in the cache folder (:class:`Record`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rdflib import URIRef
@@ -127,12 +127,11 @@ class PageMemo:
         self.epoch = epoch
 
 
-def essential(reads: Iterable[Read]) -> frozenset[Read]:
+def essential(reads: Collection[Read]) -> frozenset[Read]:
     """The lookups that tell when a page must be made again: a lookup of one property of a
     resource is left out where the page read all of the resource in that direction (whenever
     anything about a resource changes, the lookup of all of it is among the changed ones: see
     :func:`changed_reads` and :func:`graph_reads`)."""
-    reads = set(reads)
     whole = {(forward, node) for forward, node, p in reads if p is None}
     return frozenset(r for r in reads if r[2] is None or (r[0], r[1]) not in whole)
 

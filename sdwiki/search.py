@@ -130,7 +130,10 @@ class SearchIndex:
         wanted = {name for part in range(self.parts) for name in (str(part), f"{part}.made")}
         for leftover in self.out.iterdir():  # parts of an index that had more
             if leftover.name not in wanted:
-                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
         for part in range(self.parts):
             key = _part_key(record, part)
             if _read_text(self.out / f"{part}.made") != _made(key, self.out / str(part)):
