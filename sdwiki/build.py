@@ -23,9 +23,11 @@ from sdwiki.settings import Settings
 from sdwiki.timings import Timings
 from sdwiki.types import RelPath
 from sdwiki.write import (
+    MANIFEST,
     Digesting,
     Previous,
     WriteError,
+    Written,
     check_output,
     discard_unfinished,
     scan,
@@ -99,6 +101,12 @@ class Kept:
     last written whole (None: unknown, they are written afresh)."""
     measured: int = 0
     """Counts the analyses the measures were made from (the whole-graph files hold the measures)."""
+    written: Written | None = None
+    """The site's manifest as last updated in place, which is not written to disk then (None:
+    read it from the site, see :class:`sdwiki.write.Previous`)."""
+    keys: dict[str, str] | None = None
+    """With :attr:`written`, the key of every page and data file of that site (what the cache
+    folder's keys file holds after a build that replaced the site whole)."""
 
 
 @dataclass
@@ -226,7 +234,12 @@ class SiteBuilder:
             project = self._read(content, output, settings, code)
         except ContentError as exc:
             raise BuildError(str(exc)) from exc
-        previous = Previous(output, stamp.read_keys(cache), trusted=private)
+        kept = self._kept if private else None
+        written, keys = (kept.written, kept.keys) if kept is not None else (None, None)
+        if written is not None and keys is not None:
+            previous = Previous(output, keys, trusted=True, known=written)
+        else:
+            previous = Previous(output, stamp.read_keys(cache), trusted=private)
         pages_first = self.pages_first and self.in_place and not index
         memo = None
         if self._kept is None:  # no builder memory: the analysis the last build left in the cache
@@ -261,7 +274,10 @@ class SiteBuilder:
                     stamp.forget(cache)
                     (cache / bundle.PAGES).unlink(missing_ok=True)  # it describes the site now replaced
                     if self.in_place and not index:
-                        report = update_site(output, files, copies, keep=keep, previous=previous)
+                        record = kept is None  # serve's own site: the manifest stays in memory
+                        if kept is not None:  # whatever happens next, the site is not as they say
+                            kept.written = kept.keys = None
+                        report = update_site(output, files, copies, keep=keep, previous=previous, record=record)
                     else:
                         post = partial(self._search, search) if search is not None else None
                         report = write_site(
@@ -281,7 +297,10 @@ class SiteBuilder:
                         "errors": sum(d.severity == "error" for d in project.diagnostics),
                         "warnings": sum(d.severity == "warning" for d in project.diagnostics),
                     }
-                    stamp.write_keys(cache, made.keys)
+                    if kept is not None and report.manifest is not None:
+                        kept.written, kept.keys = Written(report.manifest, _file_time(cache)), made.keys
+                    else:
+                        stamp.write_keys(cache, made.keys)
                     if memo is not None and memo.key != known:
                         from sdwiki.analytics import write_memo
 
@@ -335,15 +354,23 @@ class SiteBuilder:
                 discard_unfinished(output, made.later_files)
         else:
             done = self._write_later(output, made, keep, stop or (lambda: False))
+        kept = self._kept
         if done is None:
             self._later = later
-        elif self._kept is not None:  # the whole-graph files are as the last build's notes say
-            self._kept.unwritten = set()
-        return done
+            if kept is not None and kept.written is not None:  # they may be half written: make them again
+                unknown = dict.fromkeys((p for p in made.later_files if p in kept.written.manifest), "")
+                kept.written = replace(kept.written, manifest={**kept.written.manifest, **unknown})
+            return None
+        if kept is not None:  # the whole-graph files are as the last build's notes say
+            kept.unwritten = set()
+            if kept.written is not None:
+                kept.written = done[1]
+        return done[0]
 
     def _write_later(
         self, output: Path, made: Rendering, keep: tuple[str, ...], stop: Callable[[], bool]
-    ) -> tuple[str, ...] | None:
+    ) -> tuple[tuple[str, ...], Written | None] | None:
+        """The files written or removed, and the site's manifest now (see :class:`Kept`)."""
         assert made.later is not None
         files: dict[str, bytes | None] = dict.fromkeys(made.files)
         copies: dict[str, Path | None] = dict.fromkeys(made.copies)
@@ -352,12 +379,18 @@ class SiteBuilder:
             return None
         files.update(more[0])
         copies.update(more[1])  # over the files kept until now, listed in ``files`` as None
+        kept = self._kept.written if self._kept is not None else None
+        previous = Previous(output, trusted=True, known=kept) if kept is not None else None
         try:
             with self.timings.stage("write"):
-                report = update_site(output, files, copies, keep=keep, own=LATER, known_digests=made.digests)
+                report = update_site(
+                    output, files, copies, keep=keep, previous=previous, own=LATER, known_digests=made.digests
+                )
+                at = (output / MANIFEST).stat().st_mtime_ns
         except (OSError, WriteError) as exc:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
-        return report.changed or ()
+        written = Written(report.manifest, at) if report.manifest is not None else None
+        return report.changed or (), written
 
     def _search(self, search: site_search.SearchIndex, folder: Path) -> None:
         with self.timings.stage("search index"):
@@ -492,6 +525,14 @@ class SiteBuilder:
                 cache / bundle.NOTES, code, {rel: note for rel, (_, note) in self._notes.items() if note.digest}
             )
         return self._notes
+
+
+def _file_time(cache: Path) -> int:
+    """Now, on the clock file times are taken from: the time of a file touched in ``cache``."""
+    marker = cache / SCRATCH / "written"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return marker.stat().st_mtime_ns
 
 
 @dataclass

@@ -40,6 +40,18 @@ class WriteReport:
     """The new site's :func:`scan`, when it was replaced whole (its files, as they were swapped in)."""
     done: Callable[[], None] = lambda: None
     """Waits until the previous site, swapped out, is removed (see :func:`write_site`)."""
+    manifest: dict[str, str] | None = None
+    """Every file of the site and its digest, when the site was updated in place."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A site's manifest as this process last wrote it (or left it unwritten, see
+    :func:`update_site`), and when: what :class:`Previous` reads otherwise."""
+
+    manifest: dict[str, str]
+    at: int
+    """A file time (nanoseconds) taken after the site's files were written."""
 
 
 def check_output(output: Path, content: Path, files: bool = True) -> dict[str, tuple[int, int]]:
@@ -137,16 +149,22 @@ def _put(item: bytes | Path, target: Path, link: bool = False) -> None:
 class Previous:
     """The site the last build left, as far as this build may keep its files."""
 
-    def __init__(self, output: Path, keys: Mapping[str, str] | None = None, trusted: bool = False) -> None:
+    def __init__(
+        self, output: Path, keys: Mapping[str, str] | None = None, trusted: bool = False, known: Written | None = None
+    ) -> None:
         self.trusted = trusted
         """The site is private to this process, which wrote it: a file the manifest lists is
         taken as written, without a look at it (``serve``'s site, thousands of files a save)."""
         self.output = output.absolute()
         self.root = str(self.output)
-        self.manifest = _read_manifest(self.output) or {} if self.output.is_dir() else {}
+        if known is not None:  # kept in memory by the process that wrote the site
+            self.manifest = known.manifest
+            self.written_at = known.at
+        else:
+            self.manifest = _read_manifest(self.output) or {} if self.output.is_dir() else {}
+            # a file changed after the manifest was written is not the file the manifest describes
+            self.written_at = (self.output / MANIFEST).stat().st_mtime_ns if self.manifest else 0
         self.keys = keys if keys is not None and self.manifest else {}
-        # a file changed after the manifest was written is not the file the manifest describes
-        self.written_at = (self.output / MANIFEST).stat().st_mtime_ns if self.manifest else 0
 
     def untouched(self, path: str, size: int | None = None) -> bool:
         """Whether the previous file at ``path`` is still as the last build wrote it (and ``size`` long)."""
@@ -273,16 +291,23 @@ def update_site(
     previous: Previous | None = None,
     own: Collection[str] = (),
     known_digests: Mapping[str, str] | None = None,
+    record: bool = True,
 ) -> WriteReport:
     """Bring a site sdwiki built up to date in place: each changed file replaced atomically, files
     no longer part of the site (and listed in the manifest) removed. For ``serve``'s private site,
     where a saved note must reach the browser at once; ``sdwiki build`` uses :func:`write_site`.
-    ``own`` and ``known_digests`` are as for :func:`write_site`."""
+    ``own`` and ``known_digests`` are as for :func:`write_site`.
+
+    Without ``record``, the manifest is not written but returned (:attr:`WriteReport.manifest`),
+    for the caller to keep (see :class:`Written`); the one on disk is removed first, so that no
+    later reading of the folder trusts it."""
     output = output.absolute()
     prev = previous or Previous(output)
     old = prev.manifest
     if not old:
         return write_site(output, files, copies, keep=keep, previous=prev, own=own, known_digests=known_digests)
+    if not record:
+        (output / MANIFEST).unlink(missing_ok=True)
     items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
     manifest: dict[str, str] = {}
     changed: list[str] = []
@@ -314,8 +339,9 @@ def update_site(
         else:
             (output / rel).unlink(missing_ok=True)
             changed.append(rel)
-    write_mapping(output / MANIFEST, manifest, _temporary(output / MANIFEST))
-    return WriteReport(len(manifest), written, tuple(changed))
+    if record:
+        write_mapping(output / MANIFEST, manifest, _temporary(output / MANIFEST))
+    return WriteReport(len(manifest), written, tuple(changed), manifest=manifest)
 
 
 def discard_unfinished(output: Path, files: Iterable[str]) -> None:

@@ -293,6 +293,71 @@ def test_work_left_for_later_killed_while_writing_leaves_the_site_as_it_was(
         builder.finish(lambda: False, forked=True)
 
 
+def test_serve_keeps_its_sites_manifest_and_keys_in_memory_between_saves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save updates ``serve``'s site from the manifest and page keys kept in memory: neither
+    file is read or written for it. The manifest on disk goes at the first such save (nothing may
+    trust it then) and comes back whole with the work left for later."""
+    from sdwiki import build, write
+
+    content, site, builder, before = _saved_with_work_left(tmp_path)
+    manifest = site / write.MANIFEST
+    assert not manifest.exists() and not (cache_dir(site) / stamp.KEYS).exists()
+    assert builder._kept is not None and builder._kept.written is not None and builder._kept.keys is not None
+    assert builder._kept.written.manifest.keys() == set(before)
+
+    def no_reading(*args: object, **kwargs: object) -> object:
+        raise AssertionError("read from disk")
+
+    monkeypatch.setattr(write, "_read_manifest", no_reading)
+    monkeypatch.setattr(stamp, "read_keys", no_reading)
+    note = content / "concepts" / "Restraint.md"
+    note.write_text(note.read_text("utf-8").replace("Deciding not", "Electing not"), "utf-8")
+    builder(content, site, Settings())
+    assert builder.changed is not None and "concept/restraint/index.html" in builder.changed
+    assert "index.html" not in builder.changed  # the rest was found unchanged through the memory
+    assert not manifest.exists()
+    assert builder.finish() is not None  # made here, not in a copy: the manifest comes back to disk
+    monkeypatch.undo()
+    assert json.loads(manifest.read_bytes()) == builder._kept.written.manifest
+    clean = tmp_path / "clean"
+    SiteBuilder(search=False)(content, clean, Settings())
+    assert {p: d for p, d in _files(site).items() if p != write.MANIFEST} == {
+        p: d for p, d in _files(clean).items() if p != write.MANIFEST
+    }
+    assert build.Previous(site).manifest == json.loads(manifest.read_bytes())
+
+
+def test_work_left_for_later_that_wrote_but_was_not_heard_from_is_done_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy making the whole-graph files can be killed after writing them, before its answer
+    comes back: the files on disk are then not the ones ``serve``'s manifest in memory describes.
+    Saving the note back as it was must still give a clean build's site."""
+    from sdwiki import build, parallel
+
+    content, site, builder, _ = _saved_with_work_left(tmp_path)
+
+    def unheard(fn: Any, stop: Any, poll: float = 0.005) -> None:
+        fn()  # the work is done, its answer lost
+        return None
+
+    monkeypatch.setattr(parallel, "run_forked", unheard)
+    assert builder.finish(lambda: False, forked=True) is None
+    assert b"Deciding not" in (site / "data" / "graph.nq").read_bytes()
+    monkeypatch.undo()
+    note = content / "concepts" / "Restraint.md"
+    note.write_text(note.read_text("utf-8").replace("Deciding not", "Choosing not"), "utf-8")
+    builder(content, site, Settings())
+    assert builder.finish(lambda: False, forked=True) is not None
+    clean = tmp_path / "clean"
+    SiteBuilder(search=False)(content, clean, Settings())
+    assert b"Deciding not" not in (site / "data" / "graph.nq").read_bytes()
+    assert _files(site) == _files(clean)
+    assert build.Previous(site).manifest == builder._kept.written.manifest if builder._kept else False
+
+
 CONTENT = Path(__file__).parent.parent / "content"
 EDITS = [  # (note, old, new): each kind of change a page can see from afar
     ("concepts/Spiral Model.md", "each side's defensive steps", "each side's protective steps"),  # prose only
