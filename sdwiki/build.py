@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
     from rdflib import Dataset
     from rdflib.term import Node
 
-    from sdwiki.analytics import Analysis, AnalysisMemo
+    from sdwiki.analytics import Analysis, AnalysisMemo, Relatedness
     from sdwiki.export import Spans as MergedSpans
     from sdwiki.extract import NoteGraph
     from sdwiki.facts import Change, LiveIndex, Read
@@ -107,6 +107,8 @@ class Kept:
     keys: dict[str, str] | None = None
     """With :attr:`written`, the key of every page and data file of that site (what the cache
     folder's keys file holds after a build that replaced the site whole)."""
+    related: tuple[Analysis, Relatedness] | None = None
+    """The pages' related nodes, as worked out from an analysis (its neighbours indexed)."""
 
 
 @dataclass
@@ -607,7 +609,7 @@ def render_files(
             if kept is not None:
                 kept.measures = (analysis, measures)
                 kept.measured += 1
-    data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis)
+        data = _with_analytics(SiteInput(project=project, title=settings.title, queries=tuple(queries)), analysis, kept)
     with t.stage("facts index"):
         live = None
         if kept is not None:
@@ -738,10 +740,15 @@ def _opened(path: Path | None) -> Iterator[BinaryIO | None]:
         yield f
 
 
-def _with_analytics(data: SiteInput, analysis: Analysis) -> SiteInput:
+def _with_analytics(data: SiteInput, analysis: Analysis, kept: Kept | None = None) -> SiteInput:
     from sdwiki.analytics import Relatedness
 
-    related = Relatedness(analysis.neighbours, analysis.kinds)  # made once: every entity page asks
+    if kept is not None and kept.related is not None and kept.related[0] is analysis:
+        related = kept.related[1]
+    else:
+        related = Relatedness(analysis.neighbours, analysis.kinds)  # made once: every entity page asks
+        if kept is not None:
+            kept.related = (analysis, related)
     return replace(
         data,
         centrality=dict(analysis.pagerank),

@@ -312,9 +312,12 @@ def test_serve_keeps_its_sites_manifest_and_keys_in_memory_between_saves(
 
     monkeypatch.setattr(write, "_read_manifest", no_reading)
     monkeypatch.setattr(stamp, "read_keys", no_reading)
+    related = builder._kept.related
+    assert related is not None and related[0] is builder._kept.analysis.analysis
     note = content / "concepts" / "Restraint.md"
     note.write_text(note.read_text("utf-8").replace("Deciding not", "Electing not"), "utf-8")
     builder(content, site, Settings())
+    assert builder._kept.related is related  # prose: the same network, its neighbours not indexed again
     assert builder.changed is not None and "concept/restraint/index.html" in builder.changed
     assert "index.html" not in builder.changed  # the rest was found unchanged through the memory
     assert not manifest.exists()
@@ -327,6 +330,14 @@ def test_serve_keeps_its_sites_manifest_and_keys_in_memory_between_saves(
         p: d for p, d in _files(clean).items() if p != write.MANIFEST
     }
     assert build.Previous(site).manifest == json.loads(manifest.read_bytes())
+    note.write_text(
+        note.read_text("utf-8").replace("## Related", "## Key Thinkers\n- [[Robert Jervis]]\n\n## Related"), "utf-8"
+    )
+    builder(content, site, Settings())
+    assert builder._kept.related is not None and builder._kept.related[0] is not related[0]  # a new relation
+    assert builder.finish() is not None
+    SiteBuilder(search=False)(content, clean, Settings())
+    assert _files(site) == _files(clean)
 
 
 def test_work_left_for_later_that_wrote_but_was_not_heard_from_is_done_again(
