@@ -9,7 +9,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the rest is imported when there is work to do: "up to date"
     from rdflib.term import Node
 
     from sdwiki.analytics import Analysis, AnalysisMemo, Relatedness
+    from sdwiki.diagnostics import Diagnostic
     from sdwiki.export import Spans as MergedSpans
     from sdwiki.extract import NoteGraph
     from sdwiki.facts import Change, LiveIndex, Read
@@ -202,17 +203,23 @@ class SiteBuilder:
         self._notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         self._extracted: Extracted | None = None  # made on the first build: importing it is not quick
         self._kept = Kept() if in_place else None
+        self._listing: tuple[tuple[list[RelPath], list[RelPath], list[Diagnostic]], frozenset[RelPath]] | None = None
+        """What the last build found in the content folder, and its notes (none when a symbolic
+        link leads to one: a save then shows at another path than the note's)."""
         self._bundled: tuple[str, dict[RelPath, NoteGraph]] | None = None
         """The graphs bundle this builder started from (see :data:`sdwiki.bundle.GRAPHS`): its token
         and its graphs, as objects (an unchanged note keeps the bundle's graph object)."""
         self.carried = 0
         """Entity pages of the last build whose context was carried over without being worked out."""
 
-    def __call__(self, content: Path, output: Path, settings: Settings) -> str:
+    def __call__(self, content: Path, output: Path, settings: Settings, saved: Collection[Path] | None = None) -> str:
+        """Build. ``saved``: the files saved since the last build, as a watcher of the content folder
+        saw them (``serve``); when they are all notes the last build read, the folder is not listed
+        again and no other note is looked at."""
         with long_lived():
-            return self._build(content, output, settings)
+            return self._build(content, output, settings, saved)
 
-    def _build(self, content: Path, output: Path, settings: Settings) -> str:
+    def _build(self, content: Path, output: Path, settings: Settings, saved: Collection[Path] | None = None) -> str:
         start = time.perf_counter()
         self._later = None  # what an earlier build left for later: this build makes it again
         index = self.search is True or (self.search == "first" and self.builds == 0)
@@ -233,7 +240,7 @@ class SiteBuilder:
         from sdwiki.pipeline import ContentError
 
         try:
-            project = self._read(content, output, settings, code)
+            project = self._read(content, output, settings, code, saved)
         except ContentError as exc:
             raise BuildError(str(exc)) from exc
         kept = self._kept if private else None
@@ -398,7 +405,9 @@ class SiteBuilder:
         with self.timings.stage("search index"):
             search.place(folder)
 
-    def _read(self, content: Path, output: Path, settings: Settings, code: str) -> Project:
+    def _read(
+        self, content: Path, output: Path, settings: Settings, code: str, saved: Collection[Path] | None = None
+    ) -> Project:
         from sdwiki.notes import discover
         from sdwiki.pipeline import ContentError, Extracted, analyse
 
@@ -406,8 +415,16 @@ class SiteBuilder:
             raise ContentError(f"{content}: content folder not found")
         cache = cache_dir(output)
         with self.timings.stage("read"):
-            paths, attachments, problems = discover(content)
-            notes = self._read_notes(content, cache, paths, code)
+            listing, self._listing = self._listing, None
+            only = _saved_notes(content, saved, listing[1]) if listing is not None and saved else None
+            if listing is not None and only is not None:
+                paths, attachments, problems = listing[0]
+            else:
+                links: list[RelPath] = []
+                paths, attachments, problems = discover(content, links)
+                listing = ((paths, attachments, problems), frozenset(paths) if not links else frozenset())
+            notes = self._read_notes(content, cache, paths, code, only)
+            self._listing = listing
         with self.timings.stage("link + extract"):
             first, usable = self._extracted is None, False
             token = ""
@@ -490,18 +507,21 @@ class SiteBuilder:
         bundle.write(cache / bundle.PAGES, code, Record(token, delta, memo, nquads, merged, signatures))
 
     def _read_notes(
-        self, content: Path, cache: Path, paths: list[RelPath], code: str
+        self, content: Path, cache: Path, paths: list[RelPath], code: str, only: Collection[RelPath] | None = None
     ) -> dict[RelPath, tuple[tuple[int, int], Note]]:
         """Every note, read again only where its file's size or modification time changed (kept
         in memory between builds); on a builder's first build, the notes the last build left in
-        the cache folder (:data:`sdwiki.bundle.NOTES`) are taken where the file holds the same bytes."""
+        the cache folder (:data:`sdwiki.bundle.NOTES`) are taken where the file holds the same bytes.
+        With ``only``, the other notes are taken as they are in memory without a look at their files."""
         from sdwiki.notes import read_note, still_holds
 
         first = not self._notes
         notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         marks: dict[RelPath, tuple[int, int]] = {}
         root = str(content)
-        for rel in paths:
+        if only is not None and not first:
+            notes = dict(self._notes)
+        for rel in only if only is not None and not first else paths:
             try:
                 st = os.stat(f"{root}/{rel}")
                 mark = (st.st_mtime_ns, st.st_size)
@@ -521,12 +541,34 @@ class SiteBuilder:
         fresh = fork_map(lambda rel: read_note(content, rel, cache), list(marks), self.jobs)
         for rel, note in zip(marks, fresh, strict=True):
             notes[rel] = (marks[rel], note)
-        self._notes = {rel: notes[rel] for rel in paths}
+        self._notes = notes if only is not None and not first else {rel: notes[rel] for rel in paths}
         if first and bundle.worth_writing(isinstance(stored, dict), len(marks), len(paths)):
             bundle.write(
                 cache / bundle.NOTES, code, {rel: note for rel, (_, note) in self._notes.items() if note.digest}
             )
         return self._notes
+
+
+def _saved_notes(content: Path, saved: Collection[Path], notes: frozenset[RelPath]) -> set[RelPath] | None:
+    """The notes among the ``saved`` files, when every one is a file (not a link) among ``notes``,
+    or hidden (never part of the content); else None: the folder must be listed again."""
+    root = content.resolve()
+    found: set[RelPath] = set()
+    for path in saved:
+        try:
+            parts = path.absolute().relative_to(root).parts
+        except ValueError:
+            try:
+                parts = path.resolve().relative_to(root).parts
+            except (ValueError, OSError):
+                return None
+        if any(part.startswith(".") for part in parts):
+            continue
+        rel = RelPath("/".join(parts))
+        if rel not in notes or os.path.islink(path) or not os.path.isfile(path):
+            return None
+        found.add(rel)
+    return found
 
 
 def _file_time(cache: Path) -> int:

@@ -149,11 +149,11 @@ class Note:
         return value.strip().lower() if isinstance(value, str) and value.strip() else None
 
 
-def discover(root: Path) -> tuple[list[RelPath], list[RelPath], list[Diagnostic]]:
+def discover(root: Path, links: list[RelPath] | None = None) -> tuple[list[RelPath], list[RelPath], list[Diagnostic]]:
     """Find notes and attachments under ``root``, sorted; hidden entries are skipped.
 
     Symbolic links are followed only when they point inside ``root``; directory links are never
-    followed (no loops, no escape).
+    followed (no loops, no escape). The files found through a link are added to ``links``.
     """
     notes: list[RelPath] = []
     files: list[RelPath] = []
@@ -179,6 +179,8 @@ def discover(root: Path) -> tuple[list[RelPath], list[RelPath], list[Diagnostic]
                     why = "outside the content folder" if entry.is_file() else "to a folder"
                     problems.append(make(rel, 0, 0, "symlink-outside", f"symbolic link {why}; not followed"))
                     continue
+                if links is not None:
+                    links.append(RelPath(rel))
             if entry.is_dir(follow_symlinks=False):
                 stack.append((entry.path, rel + "/"))
             elif entry.is_file():

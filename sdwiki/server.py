@@ -313,7 +313,10 @@ class LiveSite:
         prebuilt, self.prebuilt = self.prebuilt, False
         if self.builder is not None and not prebuilt:
             try:
-                self.builder(self.content, self.site, self.settings)
+                if isinstance(self.builder, SiteBuilder):  # told what was saved: it looks at those notes only
+                    self.builder(self.content, self.site, self.settings, saved=changed)
+                else:
+                    self.builder(self.content, self.site, self.settings)
                 written = getattr(self.builder, "changed", None)
             except Exception as exc:  # a failed build is shown in the page, never fatal
                 problems.append(f"the site could not be rebuilt: {exc}")

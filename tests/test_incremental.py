@@ -369,6 +369,68 @@ def test_work_left_for_later_that_wrote_but_was_not_heard_from_is_done_again(
     assert build.Previous(site).manifest == builder._kept.written.manifest if builder._kept else False
 
 
+def test_serve_told_which_notes_were_saved_looks_at_those_only_unless_the_folder_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve`` passes the files its watcher saw saved: when they are all notes the last build
+    read, the folder is not listed again and no other note is looked at. A new, removed or
+    renamed file, an attachment, a folder or a symbolic link means a full look, and the site is
+    a clean build's every time."""
+    content, site = _vault(tmp_path)
+    builder = SiteBuilder(search=False, in_place=True)
+    builder(content, site, Settings())
+    listed: list[Path] = []
+    real_discover = notes.discover
+
+    def discover(root: Path, links: Any = None) -> Any:
+        listed.append(root)
+        return real_discover(root, links)
+
+    monkeypatch.setattr(notes, "discover", discover)
+    restraint, spiral = content / "concepts" / "Restraint.md", content / "concepts" / "Spiral.md"
+
+    def save(note: Path, old: str, new: str) -> None:
+        note.write_text(note.read_text("utf-8").replace(old, new, 1), "utf-8")
+
+    def check(saved: list[Path], lists: bool) -> None:
+        listed.clear()
+        builder(content, site, Settings(), saved=saved)
+        assert bool(listed) == lists, saved
+        clean = tmp_path / "clean"
+        shutil.rmtree(clean, ignore_errors=True)
+        SiteBuilder(search=False)(content, clean, Settings())
+        assert {p: d for p, d in _files(site).items() if not p.startswith(".sdwiki")} == {
+            p: d for p, d in _files(clean).items() if not p.startswith(".sdwiki")
+        }
+
+    save(restraint, "Choosing not", "Deciding not")
+    check([restraint, content / ".obsidian" / "workspace.json"], lists=False)  # hidden files are never content
+    assert "Deciding not" in (site / "concept/restraint/index.html").read_text("utf-8")
+    save(restraint, "Deciding not", "Electing not")
+    save(spiral, "## ", "## Aside\nA new section.\n\n## ")
+    listed.clear()
+    builder(content, site, Settings(), saved=[restraint])  # told of one save only: the other waits
+    assert not listed and "A new section" not in (site / "concept/spiral/index.html").read_text("utf-8")
+    check([spiral], lists=False)
+    assert "A new section" in (site / "concept/spiral/index.html").read_text("utf-8")
+    (content / "concepts" / "Fresh.md").write_text(
+        "---\ntype: concept\n---\n# Fresh\n\nLinks [[Restraint]].\n", "utf-8"
+    )
+    check([content / "concepts" / "Fresh.md"], lists=True)  # a new note
+    (content / "concepts" / "Fresh.md").rename(content / "concepts" / "Renamed.md")
+    check([content / "concepts" / "Fresh.md", content / "concepts" / "Renamed.md"], lists=True)
+    (content / "concepts" / "Renamed.md").unlink()
+    check([content / "concepts" / "Renamed.md"], lists=True)  # removed
+    (content / "concepts" / "pic.png").write_bytes(b"\x89PNG")
+    check([content / "concepts" / "pic.png"], lists=True)  # an attachment
+    check([content / "concepts"], lists=True)  # a folder
+    check([], lists=True)  # nothing said: the watcher failed and started again
+    (content / "Link.md").symlink_to(content / "concepts" / "Restraint.md")
+    check([content / "Link.md"], lists=True)
+    save(restraint, "Electing not", "Opting not")
+    check([restraint], lists=True)  # a note reached through a link: saves show at another path
+
+
 CONTENT = Path(__file__).parent.parent / "content"
 EDITS = [  # (note, old, new): each kind of change a page can see from afar
     ("concepts/Spiral Model.md", "each side's defensive steps", "each side's protective steps"),  # prose only
