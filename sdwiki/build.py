@@ -503,7 +503,7 @@ class SiteBuilder:
         measured = analysis.key if analysis is not None else ""
         merged = ((ttl, jsonld), spans[1], measured) if ttl and jsonld and spans is not None and measured else None
         signatures = {g.path: sig for g, sig in analysis.signatures.values()} if analysis is not None else {}
-        memo = replace(memo, facts=None)
+        memo = replace(memo, facts=None, derived={})
         bundle.write(cache / bundle.PAGES, code, Record(token, delta, memo, nquads, merged, signatures))
 
     def _read_notes(

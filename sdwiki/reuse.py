@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rdflib import URIRef
 from rdflib.term import Node
@@ -25,6 +26,8 @@ from rdflib.term import Node
 from sdwiki.extract import NoteGraph
 from sdwiki.facts import PROPERTIES, Change, Facts, Grouped, Read, grouped, presence
 from sdwiki.types import RelPath
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,19 @@ class PageMemo:
     tracked: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     """The key of the inputs besides the index, and the last bytes, of each whole-wiki file
     whose lookups are recorded like an entity page's: carried over while none changed."""
+    derived: dict[str, tuple[object, object]] = field(default_factory=dict)
+    """What the site works out from one object of a build (the names, the pages), by name, with
+    that object: taken again while a build has the same object. (Not kept past the process.)"""
+
+    def derive(self, name: str, source: object, make: Callable[[], T]) -> T:
+        """``make()``, worked out from ``source`` alone: the last answer while ``source`` is the
+        same object."""
+        last = self.derived.get(name)
+        if last is not None and last[0] is source:
+            return last[1]  # type: ignore[return-value]
+        value = make()
+        self.derived[name] = (source, value)
+        return value
 
     def since(self, facts: Facts, change: Change | None) -> set[Read] | None:
         """The lookups whose answers may differ between the index the last pages were made from

@@ -9,7 +9,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,6 +25,7 @@ from sdwiki.ontology import SD, SectionMapping
 from sdwiki.pages import KIND_LABELS, PAGE_KINDS, href, page_path, root_of
 from sdwiki.parallel import fork_map
 from sdwiki.pipeline import Project
+from sdwiki.registry import Registry
 from sdwiki.render import fill, prerender
 from sdwiki.resources import templates_dir
 from sdwiki.reuse import Epoch, Made, PageMemo, essential
@@ -145,11 +146,12 @@ class Site:
         self.keys: dict[str, str] = {}
         """The key of every entity page and data file of this build."""
         self._nt: dict[Any, str] = {}
-        self.note_page: dict[RelPath, str] = {}
-        for path, iri in self.project.registry.note_iri.items():
-            target = page_path(iri, self.base)
-            if target:
-                self.note_page[path] = target
+        registry = self.project.registry
+        self.note_page: dict[RelPath, str] = (
+            memo.derive("note_page", registry, lambda: _note_pages(registry))
+            if memo is not None
+            else _note_pages(registry)
+        )
 
     # -- addresses ------------------------------------------------------------------------
     @cached_property
@@ -223,7 +225,7 @@ class Site:
                     self._change, changed = self.changes
                 self._known = self.memo.unchanged(changed, epoch, self.owner_page)
             made: dict[str, Made] = {}
-            items = [item for item in items if not self._carried(item, out, made)]
+            items = self._carry(items, out, made)
             # pages carried over cost little each: workers would take longer to start than to help
             jobs = 1 if len(self._known) > len(items) // 2 else jobs
             for (_, page), (files, m) in zip(items, fork_map(self.entity_files, items, jobs), strict=True):
@@ -244,7 +246,9 @@ class Site:
         graph = self._tracked("data/graph.json", None, self.graph_json, made)
         out["data/graph.json"] = graph
         out["data/graph-data.js"] = b"window.SDWIKI_GRAPH = " + graph + b";\n"
-        parts = parts_for(list(self.entity_pages.values()))  # every entity page is indexed
+        entities = self.entity_pages  # every entity page is indexed
+        count = partial(parts_for, entities.values())
+        parts = self.memo.derive("parts", entities, count) if self.memo is not None else count()
         out["search/index.html"] = self.render("search.html", "search/index.html", title="Search", parts=parts)
         out["sparql/index.html"] = self.sparql_page()
         diagnostics = self.project.diagnostics
@@ -345,28 +349,42 @@ class Site:
         looked_up = essential(reads) if reads is not None and (ctx is not None or known is None) else None
         return out, Made(context_key, data_key, looked_up, body_key, key)
 
-    def _carried(self, item: tuple[URIRef, str], out: dict[str, bytes | None], made: dict[str, Made]) -> bool:
-        """Keep an entity page and its data files as the last build made them, when nothing they
+    def _carry(
+        self, items: list[tuple[URIRef, str]], out: dict[str, bytes | None], made: dict[str, Made]
+    ) -> list[tuple[URIRef, str]]:
+        """Keep each entity page and its data files as the last build made them, when nothing they
         show or list can have changed (what :meth:`entity_files` finds then, without its cost: a
-        save carries over nearly every page)."""
-        iri, page = item
-        known = self._known.get(page)
-        if known is None or not known.page_key:
-            return False
-        note = self.note_of(iri)
-        if (note is None) == bool(known.body_key) or (note is not None and not self._same_text(note)):
-            return False
-        names = _data_files(page)
-        reuse = self.reuse
-        if not (reuse(page, known.page_key) and reuse(names[0], known.data_key) and reuse(names[1], known.data_key)):
-            return False
-        self.keys[page] = known.page_key
-        out[page] = None
-        for name in names:
-            self.keys[name] = known.data_key
-            out[name] = None
-        made[page] = known if known.reads is None else replace(known, reads=None)
-        return True
+        save carries over nearly every page); the items left to make."""
+        known_pages = self._known
+        change = self._change
+        if not known_pages:
+            return items
+        changed = change.paths if change is not None else None
+        iri_note = self.project.registry.iri_note
+        notes = self.project.corpus.notes
+        reuse, keys = self.reuse, self.keys
+        left: list[tuple[URIRef, str]] = []
+        for item in items:  # ten thousand pages a save: the checks of _same_text, inlined
+            iri, page = item
+            known = known_pages.get(page)
+            if known is None or not known.page_key:
+                left.append(item)
+                continue
+            path = iri_note.get(iri)
+            if path is None:
+                same = not known.body_key
+            else:
+                same = bool(known.body_key) and changed is not None and path not in changed and not _embeds(notes[path])
+            names = _data_files(page)
+            data_key = known.data_key
+            if not (same and reuse(page, known.page_key) and reuse(names[0], data_key) and reuse(names[1], data_key)):
+                left.append(item)
+                continue
+            keys[page] = known.page_key
+            keys[names[0]] = keys[names[1]] = data_key
+            out[page] = out[names[0]] = out[names[1]] = None
+            made[page] = known if known.reads is None else replace(known, reads=None)
+        return left
 
     def _same_text(self, note: Note) -> bool:
         """Whether the note's text and links are as in the last build: its graph was not replaced,
@@ -375,7 +393,7 @@ class Site:
         change = self._change
         if change is None or note.path in change.paths:
             return False
-        return not any(link.embed for link in note.links)
+        return not _embeds(note)
 
     def entity_context(self, iri: URIRef, page: str) -> tuple[Context, Note | None]:
         """What the entity page shows, but the note's own text (see :meth:`note_body`)."""
@@ -845,6 +863,17 @@ class Site:
             lines.append(f"  <url><loc>{markupsafe.escape(loc or './')}</loc></url>")
         lines.append("</urlset>")
         return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _embeds(note: Note) -> bool:
+    """Whether the note embeds something (another note's text, which may change without it)."""
+    return any(link.embed for link in note.links)
+
+
+def _note_pages(registry: Registry) -> dict[RelPath, str]:
+    """The page of each note that has one."""
+    base = registry.base
+    return {path: target for path, iri in registry.note_iri.items() if (target := page_path(iri, base))}
 
 
 def _data_files(page: str) -> tuple[str, str]:

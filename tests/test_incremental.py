@@ -762,3 +762,22 @@ def test_serve_writes_again_the_turtle_and_json_ld_of_only_the_subjects_edits_re
     assert second is not None and {spiral, glaser} <= second  # (the stopped work's left to this one)
     (cache_dir(site) / "whole-graph" / "written.pickle").unlink()  # nothing to copy from: all written
     assert edit("each side's guarding steps", "each side's shielding steps") is None
+
+
+def test_a_page_memo_works_a_value_out_again_only_for_another_object() -> None:
+    """What the site derives from one object of a build (the names, the pages) is taken again
+    while a build has that same object; an equal but new object means working it out again."""
+    from sdwiki.reuse import PageMemo
+
+    memo, made = PageMemo(), []
+
+    def make() -> int:
+        made.append(1)
+        return len(made)
+
+    first, second = {"concept": 1}, {"concept": 1}
+    assert memo.derive("pages", first, make) == 1
+    assert memo.derive("pages", first, make) == 1 and len(made) == 1
+    assert memo.derive("pages", second, make) == 2  # equal, not the same: it may have been edited
+    assert memo.derive("names", second, make) == 3  # each value by its own name
+    assert memo.derive("pages", second, make) == 2
