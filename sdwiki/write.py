@@ -309,14 +309,13 @@ def update_site(
     if not record:
         (output / MANIFEST).unlink(missing_ok=True)
     items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
-    manifest: dict[str, str] = {}
+    # most files, on a rebuild: the previous file is kept, and nothing is made of its path
+    manifest = {rel: old.get(rel, "") for rel, item in items.items() if item is None}
+    if not manifest.keys() <= old.keys():
+        missing = next(rel for rel in manifest if rel not in old)
+        raise WriteError(f"{output / missing}: the previous file to keep is gone")
     changed: list[str] = []
-    for rel, item in items.items():
-        if item is None:  # most files, on a rebuild: nothing is made of their path
-            if rel not in old:
-                raise WriteError(f"{output / rel}: the previous file to keep is gone")
-            manifest[rel] = old[rel]
-            continue
+    for rel, item in [(rel, item) for rel, item in items.items() if item is not None]:
         if isinstance(item, Path) and rel in old and prev.copied(rel, item):
             manifest[rel] = old[rel]
             continue
@@ -331,14 +330,12 @@ def update_site(
         os.replace(tmp, target)
         changed.append(rel)
     written = len(changed)
-    for rel, digest in old.items():
-        if rel in manifest:
-            continue
-        if keep and rel.startswith(keep):
-            manifest[rel] = digest
-        else:
-            (output / rel).unlink(missing_ok=True)
-            changed.append(rel)
+    gone = old.keys() - manifest.keys()
+    if keep:
+        manifest.update({rel: old[rel] for rel in gone if rel.startswith(keep)})
+    for rel in sorted(gone - manifest.keys()):
+        (output / rel).unlink(missing_ok=True)
+        changed.append(rel)
     if record:
         write_mapping(output / MANIFEST, manifest, _temporary(output / MANIFEST))
     return WriteReport(len(manifest), written, tuple(changed), manifest=manifest)

@@ -781,3 +781,30 @@ def test_a_page_memo_works_a_value_out_again_only_for_another_object() -> None:
     assert memo.derive("pages", second, make) == 2  # equal, not the same: it may have been edited
     assert memo.derive("names", second, make) == 3  # each value by its own name
     assert memo.derive("pages", second, make) == 2
+
+
+def test_a_site_updated_in_place_keeps_removes_and_refuses_as_its_manifest_says(tmp_path: Path) -> None:
+    """In place, a file kept unmade must be one the manifest lists (else the update stops, naming
+    it); files under a kept prefix stay; any other listed file not in the new site goes; a file
+    the manifest never listed is never touched."""
+    from sdwiki import write
+
+    site = tmp_path / "site"
+    write.write_site(site, {"a.html": b"a", "b.html": b"b", "pagefind/x.js": b"x"})
+    (site / "mine.txt").write_bytes(b"not sdwiki's")
+    with pytest.raises(write.WriteError, match=r"site/c\.html: the previous file to keep is gone"):
+        write.update_site(site, {"a.html": None, "c.html": None})
+    report = write.update_site(site, {"a.html": None, "d.html": b"d"}, keep=("pagefind/",), record=False)
+    assert report.changed == ("d.html", "b.html")
+    assert report.manifest == {
+        "a.html": write.digest_of(b"a"),
+        "d.html": write.digest_of(b"d"),
+        "pagefind/x.js": write.digest_of(b"x"),
+    }
+    assert not (site / write.MANIFEST).exists()  # not recorded: the caller keeps it
+    assert sorted(p.name for p in site.rglob("*") if p.is_file()) == ["a.html", "d.html", "mine.txt", "x.js"]
+    known = write.Written(report.manifest, (site / "d.html").stat().st_mtime_ns)
+    again = write.update_site(site, {"a.html": b"A", "d.html": None}, previous=write.Previous(site, known=known))
+    assert again.changed == ("a.html", "pagefind/x.js") and (site / "a.html").read_bytes() == b"A"
+    assert not (site / "pagefind" / "x.js").exists() and (site / "mine.txt").exists()  # kept no longer
+    assert json.loads((site / write.MANIFEST).read_bytes()) == again.manifest
