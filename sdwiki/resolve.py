@@ -133,6 +133,28 @@ class Linking:
     links: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]] = field(default_factory=dict)
     gathered: _Gathered | None = None
     """What the last corpus gathered from every note's links (brought up to date where notes changed)."""
+    notes: dict[RelPath, Note] | None = None
+    """The notes of the last index, by path, with its attachments and the problems it found."""
+    attachments: tuple[RelPath, ...] = ()
+    problems: tuple[Diagnostic, ...] = ()
+
+    def same_index(self, by_path: Mapping[RelPath, Note], attachments: Sequence[RelPath]) -> set[RelPath] | None:
+        """The notes that changed since the last index, when it holds for ``by_path`` as it is:
+        the same paths and attachments, and each changed note named as before (None: it may not)."""
+        last = self.notes
+        if (
+            self.index is None
+            or last is None
+            or last.keys() != by_path.keys()
+            or tuple(attachments) != self.attachments
+        ):
+            return None
+        changed = [note for path, note in by_path.items() if last[path] is not note]
+        for note in changed:
+            old = last[note.path]
+            if note.title_line != old.title_line or _names(note) != _names(old):
+                return None
+        return {note.path for note in changed}
 
     def names_of(self, note: Note) -> _Names:
         known = self.names.get(id(note))
@@ -180,15 +202,22 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
     that changed, and of notes linking to a heading or block of one, while no name changes."""
     ordered = sorted(notes, key=lambda n: n.path)
     by_path = {n.path: n for n in ordered}
-    index, diags = Index.build(ordered, attachments, memo.names_of if memo is not None else None)
+    same = memo.same_index(by_path, attachments) if memo is not None else None
     last: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]] = {}
+    if memo is not None and memo.index is not None and same is not None:  # a save that renames nothing
+        index, diags, last, changed = memo.index, list(memo.problems), memo.links, same
+    else:
+        index, diags = Index.build(ordered, attachments, memo.names_of if memo is not None else None)
+        if memo is not None:
+            memo.notes, memo.attachments, memo.problems = by_path, tuple(attachments), tuple(diags)
+            live = {id(n) for n in ordered}
+            memo.names = {k: v for k, v in memo.names.items() if k in live}
+            if memo.index is not None and memo.index == index:  # no name changed: the same lookups
+                index, last = memo.index, memo.links
+            memo.index = index
+        changed = {p for p in by_path.keys() | last.keys() if p not in last or last[p][0] is not by_path.get(p)}
     if memo is not None:
-        live = {id(n) for n in ordered}
-        memo.names = {k: v for k, v in memo.names.items() if k in live}
-        if memo.index is not None and memo.index == index:  # no name changed: the same lookups
-            index, last = memo.index, memo.links
-        memo.index = index
-    changed = {p for p in by_path.keys() | last.keys() if p not in last or last[p][0] is not by_path.get(p)}
+        memo.notes = by_path
     gathered = memo.gathered if memo is not None and last else None
     if memo is not None and gathered is not None and by_path.keys() == last.keys():  # the same notes
         memo.gathered = _regather(gathered, by_path, index, last, changed, diags)

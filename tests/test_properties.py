@@ -183,7 +183,10 @@ _NOTE = st.tuples(
     st.lists(st.sampled_from(["One", "Two", "Three"]), max_size=2),  # headings
     st.booleans(),  # a block id
     st.lists(_LINK, max_size=4),
-    st.sampled_from(["", "aliases: [Gamma]\n", "aliases: [Beta, Delta]\n"]),
+    # frontmatter: names, or only lines (a title on another line, named the same)
+    st.sampled_from(
+        ["", "aliases: [Gamma]\n", "aliases: [Beta, Delta]\n", "tags: [x]\n", "tags: [x]\nstatus: draft\n"]
+    ),
 )
 _VAULT = st.dictionaries(st.sampled_from(_FILES), _NOTE, min_size=1, max_size=4)
 
