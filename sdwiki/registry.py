@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -86,6 +87,8 @@ class RegistryMemo:
 
     inputs: dict[int, tuple[Note, tuple[object, ...]]] = field(default_factory=dict)
     last: tuple[tuple[object, ...], Registry] | None = None
+    notes: Mapping[RelPath, Note] | None = None
+    """The notes the last registry was asked for, by path."""
 
 
 def build_registry(
@@ -96,6 +99,11 @@ def build_registry(
     if memo is None:
         return _build_registry(corpus, onto, base)
     lists = _thinker_lists(onto)
+    last, memo.notes = memo.notes, corpus.notes
+    if memo.last is not None and memo.last[1].base == base and last is not None and last.keys() == corpus.notes.keys():
+        changed = [note for path, note in corpus.notes.items() if last[path] is not note]
+        if all(_naming_inputs(n, lists) == _naming_inputs(last[n.path], lists) for n in changed):
+            return memo.last[1]  # a save that names nothing otherwise (without a look at every note)
     memo.inputs = by_object(memo.inputs, corpus.notes.values(), lambda note: _naming_inputs(note, lists))
     made_from = (base, *(inputs for _, inputs in memo.inputs.values()))
     if memo.last is not None and memo.last[0] == made_from:

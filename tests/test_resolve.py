@@ -138,6 +138,8 @@ def test_a_kept_registry_is_the_registry_of_the_notes_as_they_are() -> None:
     edit(jervis, "# Robert Jervis", "# Bob Jervis")  # a title: the thinker's name and address
     renamed = registry()
     assert renamed is not first and renamed != first
+    edit(jervis, "## ", "## Aside\nProse only.\n\n## ")  # prose in the renamed note: the same names
+    assert registry() is renamed
     edit(dilemma, "## Key Thinkers\n", "## Key Thinkers\n- Ada Newname (author, 2001)\n")  # a listed thinker
     listed = registry()
     assert listed != renamed
