@@ -668,7 +668,7 @@ def render_files(
             site.analysis = memo.key if memo is not None and memo.analysis is analysis else None
             site.changes = last.changes
         if previous is not None:
-            site.reuse = previous.reusable
+            site.reuse = previous.reuser()
             site.version = code
     files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
     if pages_made is not None:

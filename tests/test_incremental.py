@@ -808,3 +808,12 @@ def test_a_site_updated_in_place_keeps_removes_and_refuses_as_its_manifest_says(
     assert again.changed == ("a.html", "pagefind/x.js") and (site / "a.html").read_bytes() == b"A"
     assert not (site / "pagefind" / "x.js").exists() and (site / "mine.txt").exists()  # kept no longer
     assert json.loads((site / write.MANIFEST).read_bytes()) == again.manifest
+    keys = {"a.html": "key-a", "gone.html": "key-g"}
+    for trusted in (True, False):
+        reuse = write.Previous(site, keys, trusted=trusted).reuser()
+        assert reuse("a.html", "key-a") and not reuse("a.html", "key-b")
+        assert not reuse("gone.html", "key-g")  # not in the manifest: nothing to keep
+    (site / "a.html").write_bytes(b"changed by hand")
+    os.utime(site / "a.html", ns=(time.time_ns() + 10**9,) * 2)
+    assert write.Previous(site, keys, trusted=True).reuser()("a.html", "key-a")  # private: taken as written
+    assert not write.Previous(site, keys).reuser()("a.html", "key-a")  # else looked at
