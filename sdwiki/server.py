@@ -44,6 +44,9 @@ STYLE = "/_sdwiki/live.css"
 STATUS = "/_sdwiki/status"
 """JSON: the site's generation, and whether a rebuild or its follow-up work is under way."""
 HEARTBEAT = 15.0
+QUIET = 2.0
+"""Seconds without a save before the work that follows a rebuild (the whole-graph files, the
+endpoint's graph) starts: while an author saves again and again, the pages alone are made."""
 """Seconds between keep-alive comments on the reload channel."""
 MAX_PROBLEMS = 50
 
@@ -176,8 +179,11 @@ class LiveSite:
         endpoint: Endpoint | None = None,
         watch: bool = True,
         prebuilt: bool = False,
+        quiet: float = QUIET,
     ) -> None:
         self.content = content
+        self.quiet = quiet
+        """Seconds without a save before the work that follows a rebuild starts (see :data:`QUIET`)."""
         self.prebuilt = prebuilt
         """The builder has just built the site: the first rebuild only loads what it made."""
         self.site = site
@@ -204,7 +210,7 @@ class LiveSite:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        await self.rebuild(())
+        await self.rebuild((), quiet=0.0)
         if self.endpoint is not None:
             await self.endpoint.start()
         if self.watch_enabled:
@@ -241,12 +247,14 @@ class LiveSite:
                 await asyncio.wait_for(self._changed.wait(), timeout)
         return self.generation
 
-    async def rebuild(self, changed: Iterable[Path]) -> None:
+    async def rebuild(self, changed: Iterable[Path], quiet: float | None = None) -> None:
         """Rebuild the site and the graph; what goes wrong becomes the problems shown in pages.
 
         Open pages are told to reload as soon as the pages and the notes' graphs are ready; the
-        files that follow from the whole graph (saved queries, ``data/graph.*``) come next, then
-        the network measures (the analytics graph, as ``sdwiki query`` has it).
+        files that follow from the whole graph (saved queries, ``data/graph.*``) come next, once
+        no note has been saved for ``quiet`` seconds (:attr:`quiet`), then the network measures (the analytics
+        graph, as ``sdwiki query`` has it). (That work runs in a copy of this process: every
+        object a later rebuild changes is then copied once more, a cost paid only after a pause.)
         """
         async with self._lock:
             gc.disable()  # see set_aside_memory: no collection pauses the rebuild before pages reload
@@ -267,6 +275,12 @@ class LiveSite:
             # meanwhile stops it at once, and the next rebuild does it for both
             finish = getattr(self.builder, "finish", None)
             if finish is not None and built:
+                wait = self.quiet if quiet is None else quiet
+                if wait > 0 and not self._outdated():
+                    with contextlib.suppress(TimeoutError):  # woken by a save (or by stopping)
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                if self._outdated():
+                    return
                 try:
                     later = await asyncio.to_thread(finish, self._outdated, forked=True)
                 except Exception as exc:
@@ -612,12 +626,13 @@ def create_app(
     watch: bool = True,
     workers: int | None = None,
     prebuilt: bool = False,
+    quiet: float = QUIET,
 ) -> App:
     """The whole server as one ASGI app (the initial build runs at startup, unless ``prebuilt``:
-    the builder has built the site already)."""
+    the builder has built the site already). ``quiet``: see :data:`QUIET`."""
     engine: Engine = "rdflib" if settings.engine == "rdflib" else "oxigraph"
     endpoint = Endpoint(engine, settings.query_timeout, settings.result_limit, workers)
-    live = LiveSite(content, site, settings, builder, endpoint, watch, prebuilt)
+    live = LiveSite(content, site, settings, builder, endpoint, watch, prebuilt, quiet)
     return App(live, endpoint, host, port, cors)
 
 

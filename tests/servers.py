@@ -290,8 +290,10 @@ def app_server(
     watch: bool = False,
     cors: bool = False,
     workers: int = 2,
+    quiet: float = 0.0,
 ) -> ThreadedServer:
-    """``sdwiki serve``'s application in a thread, on a free port (its Host check knows the port)."""
+    """``sdwiki serve``'s application in a thread, on a free port (its Host check knows the port).
+    The work that follows a rebuild starts at once (``quiet``: see :data:`sdwiki.server.QUIET`)."""
     port = free_port()
-    app = create_app(content, site, settings, HOST, port, cors, builder, watch, workers)
+    app = create_app(content, site, settings, HOST, port, cors, builder, watch, workers, quiet=quiet)
     return ThreadedServer(app, port)

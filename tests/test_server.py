@@ -409,6 +409,52 @@ def test_a_save_stops_the_work_left_from_the_save_before(content: Path, tmp_path
     assert b"First-marker" in graph and b"Second-marker" in graph
 
 
+class TimedBuilder(SiteBuilder):
+    """The real builder, noting when each follow-up work after a save starts and what it did."""
+
+    def __init__(self) -> None:
+        super().__init__(search=False, in_place=True, pages_first=True)
+        self.finished: list[tuple[float, tuple[str, ...] | None]] = []
+
+    def finish(self, stop: Callable[[], bool] | None = None, forked: bool = False) -> tuple[str, ...] | None:
+        started = time.monotonic()
+        done = super().finish(stop, forked)
+        if self.builds >= 2:
+            self.finished.append((started, done))
+        return done
+
+
+def test_the_work_after_a_save_waits_until_saves_pause(content: Path, tmp_path: Path) -> None:
+    """While notes are saved again and again, only their pages are made: the whole-graph files
+    follow once no note has been saved for ``quiet`` seconds, made once for both saves."""
+    site = tmp_path / "built"
+    builder = TimedBuilder()
+    first, second = content / "concepts" / "Anarchy.md", content / "concepts" / "Deterrence.md"
+    with (
+        app_server(content, site, Settings(), builder=builder, watch=True, workers=1, quiet=2.0) as url,
+        httpx.Client(base_url=url, timeout=20) as c,
+    ):
+        with c.stream("GET", "/_sdwiki/events") as stream:
+            lines = stream.iter_lines()
+            assert read_event(lines)[0] == "hello"
+            edit(first, "The absence of", "The absence (First-marker) of")
+            event, data = read_event(lines)
+            assert event == "update" and "/concept/anarchy/" in json.loads(data)["pages"]
+            edit(second, "Preventing an", "Preventing (Second-marker) an")
+            event, data = read_event(lines)
+            shown = time.monotonic()
+            assert event == "update" and json.loads(data)["pages"] == ["/concept/deterrence/"]
+            assert builder.finished == []  # not begun: a save came before the pause
+            assert b"Second-marker" not in (site / "data" / "graph.nq").read_bytes()
+            event, data = read_event(lines)
+            assert event == "update" and "/sparql/" in json.loads(data)["pages"]
+        wait_until(lambda: not status(c)["busy"], 20)
+    assert len(builder.finished) == 1 and builder.finished[0][1]  # once, whole, for both saves
+    assert builder.finished[0][0] - shown >= 1.5
+    graph = (site / "data" / "graph.nq").read_bytes()
+    assert b"First-marker" in graph and b"Second-marker" in graph
+
+
 def test_pages_changed_maps_site_files_to_the_pages_showing_them() -> None:
     assert pages_changed(["concept/a/index.html", "index.html", "concept/a/data.ttl"]) == {"/concept/a/", "/"}
     assert pages_changed(["data/graph-data.js"]) == {"/graph/"}
