@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rdflib import Literal, URIRef
 from rdflib.term import Node
@@ -129,6 +129,9 @@ class Change:
     """The resources those graphs (before and after) state something about."""
     objects: set[URIRef]
     """The resources they point at (``rdf:type`` left out, as in :attr:`Facts.into`)."""
+    replaced: tuple[dict[URIRef, Any], dict[URIRef, Any]] = field(default_factory=lambda: ({}, {}))
+    """The entries of the index's ``out`` and ``into`` that the update replaced, as they were
+    (None: there was none): the index is updated in place (see :func:`before`)."""
 
 
 class LiveIndex:
@@ -171,6 +174,7 @@ class LiveIndex:
             return self._start(graphs, record)
         paths = frozenset(p for p in self.graphs.keys() | graphs.keys() if self.graphs.get(p) is not graphs.get(p))
         change = Change(paths, set(), set())
+        gone = [id(g) for g in (self.graphs.get(path) for path in paths) if g is not None]
         for path in paths:
             before, after = self.graphs.get(path), graphs.get(path)
             if before is not None:
@@ -184,12 +188,13 @@ class LiveIndex:
             for b, a in ((self.graphs.get(path), graphs.get(path)) for path in paths)
         ]
         self.graphs = dict(graphs)
-        out: dict[URIRef, dict[URIRef, list[Node]]] = dict(self.facts.out)
-        into: dict[URIRef, dict[URIRef, list[URIRef]]] = dict(self.facts.into)
-        self._reindex(_touched(change.subjects, edits, True), self._stated_in, out, graphs, forward=True)
-        self._reindex(_touched(change.objects, edits, False), self._pointed_in, into, graphs, forward=False)  # type: ignore[arg-type]
-        live = {id(g) for g in graphs.values()}
-        self._grouped = {k: v for k, v in self._grouped.items() if k in live}
+        # in place: copying the tables would touch every entry, where a save changes a few
+        out, into = self.facts.out, self.facts.into
+        replaced_out, replaced_into = change.replaced
+        self._reindex(_touched(change.subjects, edits, True), self._stated_in, out, graphs, True, replaced_out)
+        self._reindex(_touched(change.objects, edits, False), self._pointed_in, into, graphs, False, replaced_into)  # type: ignore[arg-type]
+        for key in gone:
+            self._grouped.pop(key, None)
         self.facts = Facts(out, into, set() if record else None)
         self.change = change
         return self.facts
@@ -211,10 +216,12 @@ class LiveIndex:
         table: dict[URIRef, dict[URIRef, list[Node]]],
         graphs: Mapping[RelPath, NoteGraph],
         forward: bool,
+        replaced: dict[URIRef, Any],
     ) -> None:
         """Index ``nodes`` again in ``table`` (``out`` when ``forward``, else ``into``) from the
-        graphs that name them, in path order."""
+        graphs that name them, in path order; each entry replaced goes into ``replaced``."""
         for node in nodes:
+            replaced.setdefault(node, table.get(node))
             merged: dict[URIRef, dict[Node, None]] = {}
             for path in sorted(named_in.get(node, ())):
                 grouped = self._group(graphs[path])
@@ -244,6 +251,19 @@ class LiveIndex:
         if known is None or known[0] is not g:
             known = self._grouped[id(g)] = (g, grouped(g))
         return known[1]
+
+
+def before(facts: Facts, change: Change, forward: bool, nodes: Iterable[URIRef]) -> dict[URIRef, Any]:
+    """The entries of ``nodes`` in ``facts`` (``out`` when ``forward``, else ``into``) as they were
+    before ``change``, the last update of the index ``facts`` is from (updated in place)."""
+    table = facts.out if forward else facts.into
+    replaced = change.replaced[0 if forward else 1]
+    was: dict[URIRef, Any] = {}
+    for node in nodes:
+        entry = replaced[node] if node in replaced else table.get(node)
+        if entry is not None:
+            was[node] = entry
+    return was
 
 
 def grouped(g: NoteGraph) -> Grouped:

@@ -24,7 +24,7 @@ from rdflib import URIRef
 from rdflib.term import Node
 
 from sdwiki.extract import NoteGraph
-from sdwiki.facts import PROPERTIES, Change, Facts, Grouped, Read, grouped, presence
+from sdwiki.facts import PROPERTIES, Change, Facts, Grouped, Read, before, grouped, presence
 from sdwiki.types import RelPath
 
 T = TypeVar("T")
@@ -156,8 +156,12 @@ def changed_reads(old: Facts, new: Facts, change: Change) -> set[Read]:
     """Every lookup whose answer differs between the two indexes (only resources a changed note
     graph names can differ: the index is made of the graphs)."""
     out: set[Read] = set()
-    _differences(True, change.subjects, old.out, new.out, out)
-    _differences(False, change.objects, old.into, new.into, out)
+    was_out: Mapping[URIRef, Mapping[URIRef, Sequence[Node]]] = old.out
+    was_into: Mapping[URIRef, Mapping[URIRef, Sequence[Node]]] = old.into
+    if old.out is new.out:  # one index, updated in place: the change holds the entries it replaced
+        was_out, was_into = before(new, change, True, change.subjects), before(new, change, False, change.objects)
+    _differences(True, change.subjects, was_out, new.out, out)
+    _differences(False, change.objects, was_into, new.into, out)
     return out
 
 
