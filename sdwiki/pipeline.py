@@ -19,7 +19,7 @@ from sdwiki.notes import Note, discover, read_note
 from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
 from sdwiki.registry import DEFAULT_BASE, Registry, RegistryMemo, build_registry
-from sdwiki.resolve import Corpus, Linking, build_corpus
+from sdwiki.resolve import Corpus, Index, Linking, build_corpus
 from sdwiki.types import RelPath
 
 
@@ -71,9 +71,12 @@ def analyse(
     if extracted is None:
         graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
     else:
-        names = _naming(corpus, registry)
+        # the same index and registry objects as last time name everything as they did
+        same = extracted.named is not None and extracted.named[0] is corpus.index and extracted.named[1] is registry
+        names = extracted.names if same else _naming(corpus, registry)
         if names != extracted.names:  # every note's graph may name things differently
             extracted.graphs.clear()
+        extracted.named = (corpus.index, registry)
         graphs = {}
         kept: dict[RelPath, tuple[tuple[str, object], NoteGraph]] = {}
         for p, n in corpus.notes.items():
@@ -105,6 +108,8 @@ class Extracted:
     """What resolving the links keeps (see :func:`sdwiki.resolve.build_corpus`)."""
     registry: RegistryMemo = field(default_factory=RegistryMemo)
     """What naming keeps (see :func:`sdwiki.registry.build_registry`)."""
+    named: tuple[Index, Registry] | None = None
+    """The index and registry :attr:`names` were worked out from."""
 
 
 def _naming(corpus: Corpus, registry: Registry) -> tuple[object, ...]:
