@@ -108,6 +108,8 @@ class Kept:
     keys: dict[str, str] | None = None
     """With :attr:`written`, the key of every page and data file of that site (what the cache
     folder's keys file holds after a build that replaced the site whole)."""
+    digests: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    """The files the last update of the site was given as bytes, with the bytes and their digest."""
     related: tuple[Analysis, Relatedness] | None = None
     """The pages' related nodes, as worked out from an analysis (its neighbours indexed)."""
 
@@ -284,9 +286,17 @@ class SiteBuilder:
                     (cache / bundle.PAGES).unlink(missing_ok=True)  # it describes the site now replaced
                     if self.in_place and not index:
                         record = kept is None  # serve's own site: the manifest stays in memory
+                        digests = None
                         if kept is not None:  # whatever happens next, the site is not as they say
                             kept.written = kept.keys = None
-                        report = update_site(output, files, copies, keep=keep, previous=previous, record=record)
+                            # the whole-wiki pages, carried over as the same bytes: not read through again
+                            digests = {rel: d for rel, (data, d) in kept.digests.items() if files.get(rel) is data}
+                        report = update_site(
+                            output, files, copies, keep=keep, previous=previous, record=record, known_digests=digests
+                        )
+                        if kept is not None and report.manifest is not None:
+                            made_now = {rel: data for rel, data in files.items() if data is not None}
+                            kept.digests = {rel: (data, report.manifest[rel]) for rel, data in made_now.items()}
                     else:
                         post = partial(self._search, search) if search is not None else None
                         report = write_site(
@@ -669,6 +679,7 @@ def render_files(
             site.changes = last.changes
         if previous is not None:
             site.reuse = previous.reuser()
+            site.reuse_page = previous.page_reuser()
             site.version = code
     files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
     if pages_made is not None:

@@ -121,10 +121,10 @@ class Digesting:
 
 
 def _measure(item: bytes | Path, known: str | None = None) -> tuple[str, int]:
-    """The digest and size of a file to write: bytes, or a file to copy (read in steps, unless
-    its digest is ``known``)."""
+    """The digest and size of a file to write: bytes, or a file to copy (read in steps), unless
+    its digest is ``known``."""
     if isinstance(item, bytes):
-        return digest_of(item), len(item)
+        return known or digest_of(item), len(item)
     if known is not None:
         return known, item.stat().st_size
     with item.open("rb") as f:
@@ -200,6 +200,24 @@ class Previous:
         keys, manifest = self.keys, self.manifest
         return lambda path, key: keys.get(path) == key and path in manifest
 
+    def page_reuser(self) -> Callable[[str, str, tuple[str, str], str], bool]:
+        """Whether a page, made from the first key, and its two data files, made from the second,
+        can all be kept (:meth:`reusable`, for the three at once)."""
+        if not self.trusted:
+            reuse = self.reusable
+            return lambda page, key, data, data_key: (
+                reuse(page, key) and reuse(data[0], data_key) and reuse(data[1], data_key)
+            )
+        get, manifest = self.keys.get, self.manifest
+        return lambda page, key, data, data_key: (
+            get(page) == key
+            and get(data[0]) == data_key
+            and get(data[1]) == data_key
+            and page in manifest
+            and data[0] in manifest
+            and data[1] in manifest
+        )
+
 
 def write_site(
     output: Path,
@@ -216,7 +234,7 @@ def write_site(
 
     The copies named in ``own`` are files the build made for the site (in its cache folder) and
     never writes to again (a new one replaces each): they are hard-linked, not copied.
-    ``known_digests``: of copies, where known (see :class:`Digesting`). With ``meanwhile``, the
+    ``known_digests``: of files, where known (see :class:`Digesting`). With ``meanwhile``, the
     previous site, swapped out, is removed while the caller goes on, until it calls the report's
     :attr:`WriteReport.done`.
 
@@ -316,11 +334,13 @@ def update_site(
     if not record:
         (output / MANIFEST).unlink(missing_ok=True)
     items: dict[str, bytes | Path | None] = {**files, **(copies or {})}
-    # most files, on a rebuild: the previous file is kept, and nothing is made of its path
-    manifest = {rel: old.get(rel, "") for rel, item in items.items() if item is None}
-    if not manifest.keys() <= old.keys():
-        missing = next(rel for rel in manifest if rel not in old)
+    # most files, on a rebuild: the previous file is kept, and nothing is made of its path (a save
+    # changes a few of tens of thousands: what is done for each file is done in sets, not one by one)
+    missing = next((rel for rel in items.keys() - old.keys() if items[rel] is None), None)
+    if missing is not None:
         raise WriteError(f"{output / missing}: the previous file to keep is gone")
+    manifest = dict(old)
+    gone = old.keys() - items.keys()
     changed: list[str] = []
     for rel, item in [(rel, item) for rel, item in items.items() if item is not None]:
         if isinstance(item, Path) and rel in old and prev.copied(rel, item):
@@ -337,10 +357,8 @@ def update_site(
         os.replace(tmp, target)
         changed.append(rel)
     written = len(changed)
-    gone = old.keys() - manifest.keys()
-    if keep:
-        manifest.update({rel: old[rel] for rel in gone if rel.startswith(keep)})
-    for rel in sorted(gone - manifest.keys()):
+    for rel in sorted(rel for rel in gone if not (keep and rel.startswith(keep))):
+        del manifest[rel]
         (output / rel).unlink(missing_ok=True)
         changed.append(rel)
     if record:

@@ -314,10 +314,17 @@ def test_serve_keeps_its_sites_manifest_and_keys_in_memory_between_saves(
     monkeypatch.setattr(stamp, "read_keys", no_reading)
     related = builder._kept.related
     assert related is not None and related[0] is builder._kept.analysis.analysis
+    graph_json = builder._kept.digests["data/graph.json"]
+    hashed: list[bytes] = []
+    real_digest = write.digest_of
+    monkeypatch.setattr(write, "digest_of", lambda data: hashed.append(data) or real_digest(data))
     note = content / "concepts" / "Restraint.md"
     note.write_text(note.read_text("utf-8").replace("Deciding not", "Electing not"), "utf-8")
     builder(content, site, Settings())
     assert builder._kept.related is related  # prose: the same network, its neighbours not indexed again
+    assert builder._kept.digests["data/graph.json"] == graph_json  # the same bytes, known: not hashed again
+    assert hashed and not [data for data in hashed if data is graph_json[0]]
+    assert graph_json[1] == write.digest_of(graph_json[0])
     assert builder.changed is not None and "concept/restraint/index.html" in builder.changed
     assert "index.html" not in builder.changed  # the rest was found unchanged through the memory
     assert not manifest.exists()
@@ -808,11 +815,16 @@ def test_a_site_updated_in_place_keeps_removes_and_refuses_as_its_manifest_says(
     assert again.changed == ("a.html", "pagefind/x.js") and (site / "a.html").read_bytes() == b"A"
     assert not (site / "pagefind" / "x.js").exists() and (site / "mine.txt").exists()  # kept no longer
     assert json.loads((site / write.MANIFEST).read_bytes()) == again.manifest
-    keys = {"a.html": "key-a", "gone.html": "key-g"}
+    keys = {"a.html": "key-a", "gone.html": "key-g", "d.html": "key-d"}
     for trusted in (True, False):
-        reuse = write.Previous(site, keys, trusted=trusted).reuser()
+        previous = write.Previous(site, keys, trusted=trusted)
+        reuse, keep = previous.reuser(), previous.page_reuser()
         assert reuse("a.html", "key-a") and not reuse("a.html", "key-b")
         assert not reuse("gone.html", "key-g")  # not in the manifest: nothing to keep
+        assert keep("a.html", "key-a", ("d.html", "d.html"), "key-d")
+        assert not keep("a.html", "key-a", ("d.html", "gone.html"), "key-d")
+        assert not keep("a.html", "key-a", ("d.html", "d.html"), "key-a")
+        assert not keep("gone.html", "key-g", ("d.html", "d.html"), "key-d")
     (site / "a.html").write_bytes(b"changed by hand")
     os.utime(site / "a.html", ns=(time.time_ns() + 10**9,) * 2)
     assert write.Previous(site, keys, trusted=True).reuser()("a.html", "key-a")  # private: taken as written
