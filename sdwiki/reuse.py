@@ -88,6 +88,8 @@ class PageMemo:
     tracked: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     """The key of the inputs besides the index, and the last bytes, of each whole-wiki file
     whose lookups are recorded like an entity page's: carried over while none changed."""
+    embedding: set[RelPath] | None = None
+    """The notes that embed something, as of the last build's pages (None: not known)."""
     derived: dict[str, tuple[object, object]] = field(default_factory=dict)
     """What the site works out from one object of a build (the names, the pages), by name, with
     that object: taken again while a build has the same object. (Not kept past the process.)"""

@@ -133,6 +133,8 @@ class Site:
         self.analysis: object = None
         """The network analysis the pages show, compared by identity between builds."""
         self._known: dict[str, Made] = {}
+        self._embedding_now: set[RelPath] | None = None
+        """The notes that embed something, when this build worked them out (see :meth:`_embedding`)."""
         self._change: Change | None = None
         """What changed in the index since the pages of :attr:`memo` were made (None: unknown)."""
         self.changes: tuple[Change, set[Read]] | None = None
@@ -239,6 +241,7 @@ class Site:
             self._other_pages(out, made)
         if self.memo is not None:
             self.memo.remember(self.facts, self.live.generation if self.live is not None else -1, epoch, made)
+            self.memo.embedding = self._embedding_now  # as of these pages, or not known
         return out
 
     def _other_pages(self, out: dict[str, bytes | None], made: dict[str, Made]) -> None:
@@ -364,7 +367,7 @@ class Site:
             return items
         changed = change.paths if change is not None else None
         iri_note = self.project.registry.iri_note
-        notes = self.project.corpus.notes
+        embedding = self._embedding()
         reuse, keys = self.reuse, self.keys
         keep = self.reuse_page or (
             lambda page, key, data, data_key: reuse(page, key) and reuse(data[0], data_key) and reuse(data[1], data_key)
@@ -380,7 +383,7 @@ class Site:
             if path is None:
                 same = not known.body_key
             else:
-                same = bool(known.body_key) and changed is not None and path not in changed and not _embeds(notes[path])
+                same = bool(known.body_key) and changed is not None and path not in changed and path not in embedding
             names = _data_files(page)
             data_key = known.data_key
             if not (same and keep(page, known.page_key, names, data_key)):
@@ -391,6 +394,23 @@ class Site:
             out[page] = out[names[0]] = out[names[1]] = None
             made[page] = known if known.reads is None else replace(known, reads=None)
         return left
+
+    def _embedding(self) -> set[RelPath]:
+        """The notes that embed something: brought up to date from the last build's where only
+        notes whose graph changed can differ (a note's bytes changing, its graph is made anew)."""
+        memo, change, notes = self.memo, self._change, self.project.corpus.notes
+        if memo is None or memo.embedding is None or change is None:
+            found = {path for path, note in notes.items() if _embeds(note)}
+        else:
+            found = set(memo.embedding)
+            for path in change.paths:
+                note = notes.get(path)
+                if note is not None and _embeds(note):
+                    found.add(path)
+                else:
+                    found.discard(path)
+        self._embedding_now = found
+        return found
 
     def _same_text(self, note: Note) -> bool:
         """Whether the note's text and links are as in the last build: its graph was not replaced,

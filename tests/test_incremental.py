@@ -829,3 +829,42 @@ def test_a_site_updated_in_place_keeps_removes_and_refuses_as_its_manifest_says(
     os.utime(site / "a.html", ns=(time.time_ns() + 10**9,) * 2)
     assert write.Previous(site, keys, trusted=True).reuser()("a.html", "key-a")  # private: taken as written
     assert not write.Previous(site, keys).reuser()("a.html", "key-a")  # else looked at
+
+
+def test_serve_makes_again_the_pages_of_notes_embedding_a_saved_one_as_embeds_come_and_go(tmp_path: Path) -> None:
+    """A page showing another note's text (``![[...]]``) is made again when that note is saved,
+    though its own note did not change; which notes embed is followed from save to save (a note
+    that stops embedding is carried over again, one that starts is not). Each time the site is a
+    clean build's."""
+    content, site = _vault(tmp_path)
+    builder = SiteBuilder(search=False, in_place=True)
+    restraint, spiral = content / "concepts" / "Restraint.md", content / "concepts" / "Spiral.md"
+    naval = content / "Naval Race.md"
+
+    def save(note: Path, old: str, new: str) -> None:
+        text = note.read_text("utf-8")
+        assert old in text, old
+        note.write_text(text.replace(old, new, 1), "utf-8")
+
+    def build_and_compare(k: int) -> dict[str, str]:
+        builder(content, site, Settings())
+        clean = tmp_path / f"clean-{k}"
+        SiteBuilder(search=False)(content, clean, Settings())
+        ours = {p: d for p, d in _files(site).items() if not p.startswith(".sdwiki")}
+        assert ours == {p: d for p, d in _files(clean).items() if not p.startswith(".sdwiki")}, k
+        return {p: d.decode("utf-8") for p, d in ours.items() if p.endswith("index.html")}
+
+    # the embedded section's prose is on no page but the ones showing it (no lookup reaches it)
+    save(spiral, "## Key Thinkers", "Shown here: ![[Restraint#How]]\n\n## Key Thinkers")
+    build_and_compare(0)
+    save(restraint, "By waiting", "By pausing")  # only the embedded note changes
+    assert "By pausing" in build_and_compare(1)["concept/spiral/index.html"]
+    save(spiral, "Shown here: ![[Restraint#How]]", "Not shown: [[Restraint#How]]")  # the embed goes
+    build_and_compare(2)
+    save(restraint, "By pausing", "By holding")
+    build_and_compare(3)
+    save(naval, "\n## ", "\nAlso: ![[Restraint#How]]\n\n## ")  # another note starts embedding
+    build_and_compare(4)
+    save(restraint, "By holding", "By resting")
+    pages = build_and_compare(5)
+    assert [p for p, text in pages.items() if "By resting" in text and p != "concept/restraint/index.html"]
