@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,9 +77,19 @@ def analyse(
         if names != extracted.names:  # every note's graph may name things differently
             extracted.graphs.clear()
         extracted.named = (corpus.index, registry)
-        graphs = {}
-        kept: dict[RelPath, tuple[tuple[str, object], NoteGraph]] = {}
-        for p, n in corpus.notes.items():
+        last = extracted.made
+        paths: Iterable[RelPath] = corpus.notes
+        if same and last is not None and last[0].keys() == corpus.notes.keys():
+            # under the same names, only a note that is another object, or whose links resolve to
+            # other objects, can have another graph (a save: a few notes of thousands)
+            notes_then, resolved_then, graphs_then = last
+            redo = {p for p, n in corpus.notes.items() if notes_then[p] is not n}
+            redo.update(p for p, r in corpus.resolved.items() if resolved_then.get(p) is not r)
+            graphs, kept, paths = dict(graphs_then), extracted.graphs, sorted(redo)
+        else:
+            graphs, kept = {}, {}
+        for p in paths:
+            n = corpus.notes[p]
             inputs: tuple[str, object] = (n.digest, corpus.resolved.get(p))
             known = extracted.graphs.get(p)
             graph = known[1] if known is not None and known[0] == inputs else extract(n, corpus, registry, onto)
@@ -87,6 +97,7 @@ def analyse(
             kept[p] = (inputs, graph)
         extracted.names = names
         extracted.graphs = kept
+        extracted.made = (corpus.notes, corpus.resolved, graphs)
     diags = [
         *problems,
         *corpus.all_diagnostics(),
@@ -110,6 +121,8 @@ class Extracted:
     """What naming keeps (see :func:`sdwiki.registry.build_registry`)."""
     named: tuple[Index, Registry] | None = None
     """The index and registry :attr:`names` were worked out from."""
+    made: tuple[Mapping[RelPath, Note], Mapping[RelPath, object], dict[RelPath, NoteGraph]] | None = None
+    """The notes and resolved links the last graphs were made from (see :attr:`graphs`), and those graphs."""
 
 
 def _naming(corpus: Corpus, registry: Registry) -> tuple[object, ...]:
