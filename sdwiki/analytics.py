@@ -36,6 +36,7 @@ from sdwiki.pipeline import Project
 from sdwiki.records import by_object, quick_pickle
 from sdwiki.registry import key
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
+from sdwiki.types import RelPath
 
 SEED = 42
 """The seed of every random choice (Louvain, sampled betweenness, layout)."""
@@ -321,6 +322,8 @@ class AnalysisMemo:
     """Each note graph's part in the network, as a digest (by the graph object)."""
     made_from: tuple[object, list[tuple[str, str]], str] | None = None
     """The last key, with the registry and the note graphs' parts it was worked out from."""
+    graphs: Mapping[RelPath, NoteGraph] | None = None
+    """The note graphs the last key was found for (in memory only)."""
 
 
 def read_memo(path: Path, code: str) -> AnalysisMemo:
@@ -372,6 +375,9 @@ def network_key(project: Project, memo: AnalysisMemo) -> str:
     object, kept in ``memo``). The same registry object and the same graphs' parts as last time
     give the last key without a digest."""
     reg = project.registry
+    last, seen, memo.graphs = memo.made_from, memo.graphs, project.note_graphs
+    if last is not None and last[0] is reg and seen is not None and _same_parts(memo, seen, project.note_graphs):
+        return last[2]
     memo.signatures = by_object(memo.signatures, project.ordered_graphs(), _signature)
     graphs: list[tuple[str, str]] = [(ng.path, signature) for ng, signature in memo.signatures.values()]
     last = memo.made_from
@@ -387,6 +393,25 @@ def network_key(project: Project, memo: AnalysisMemo) -> str:
     key = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
     memo.made_from = (reg, graphs, key)
     return key
+
+
+def _same_parts(memo: AnalysisMemo, seen: Mapping[RelPath, NoteGraph], now: Mapping[RelPath, NoteGraph]) -> bool:
+    """Whether the note graphs ``now`` play the same part in the network as those ``seen`` when
+    the last key was worked out: the same notes, and each graph that is another object with the
+    same signature (kept in ``memo`` for it). Only the graphs that changed are looked at."""
+    if seen.keys() != now.keys():
+        return False
+    for path in [path for path, graph in now.items() if seen[path] is not graph]:
+        old, new = seen[path], now[path]
+        known = memo.signatures.get(id(old))
+        if known is None or known[0] is not old:
+            return False
+        signature = _signature(new)
+        if signature != known[1]:
+            return False
+        del memo.signatures[id(old)]
+        memo.signatures[id(new)] = (new, signature)
+    return True
 
 
 _NETWORK_LITERALS = {RDFS.label: True, SKOS.definition: False}

@@ -407,3 +407,37 @@ def test_relatedness_ranks_as_the_plain_loop(
     ranker = Relatedness(neighbours, kind_of)
     for iri in [*neighbours, "absent"]:
         assert ranker(iri, k, ask) == adamic_adar(neighbours, kind_of, iri, k, ask)
+
+
+def test_the_network_key_after_a_save_looks_at_the_changed_graphs_only_and_is_the_key_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``serve`` asks for the network's key at every save: a graph replaced by one with the same
+    part in the network (prose) gives the last key without the others looked at again; one with
+    a relation more gives the key a fresh memo finds."""
+    from dataclasses import replace
+
+    from rdflib import Literal
+
+    from sdwiki import analytics
+    from sdwiki.analytics import AnalysisMemo, network_key
+    from sdwiki.terms import SKOS
+
+    project = load_project(CONTENT)
+    memo = AnalysisMemo()
+    key = network_key(project, memo)
+    path = sorted(project.note_graphs)[0]
+    graph = project.note_graphs[path]
+    prose = replace(graph, triples=(*graph.triples, (graph.subject, SKOS.scopeNote, Literal("More prose."))))
+    edited = replace(project, note_graphs={**project.note_graphs, path: prose})
+    looked: list[NoteGraph] = []
+    real = analytics._signature
+    monkeypatch.setattr(analytics, "_signature", lambda g: looked.append(g) or real(g))
+    assert network_key(edited, memo) == key
+    assert looked == [prose]  # the one graph that changed, no other
+    monkeypatch.undo()
+    assert memo.signatures[id(prose)][0] is prose and id(graph) not in memo.signatures
+    other = next(iri for p, iri in sorted(project.registry.note_iri.items()) if p != path)
+    linked = replace(prose, triples=(*prose.triples, (graph.subject, SD.hasExample, other)))
+    related = replace(project, note_graphs={**project.note_graphs, path: linked})
+    assert network_key(related, memo) == network_key(related, AnalysisMemo()) != key
