@@ -368,6 +368,8 @@ class Site:
         changed = change.paths if change is not None else None
         iri_note = self.project.registry.iri_note
         embedding = self._embedding()
+        pages = self.entity_pages
+        data_files = self.memo.derive("data files", pages, partial(_all_data_files, pages)) if self.memo else None
         reuse, keys = self.reuse, self.keys
         keep = self.reuse_page or (
             lambda page, key, data, data_key: reuse(page, key) and reuse(data[0], data_key) and reuse(data[1], data_key)
@@ -384,7 +386,7 @@ class Site:
                 same = not known.body_key
             else:
                 same = bool(known.body_key) and changed is not None and path not in changed and path not in embedding
-            names = _data_files(page)
+            names = data_files[page] if data_files is not None else _data_files(page)
             data_key = known.data_key
             if not (same and keep(page, known.page_key, names, data_key)):
                 left.append(item)
@@ -905,6 +907,11 @@ def _note_pages(registry: Registry) -> dict[RelPath, str]:
     """The page of each note that has one."""
     base = registry.base
     return {path: target for path, iri in registry.note_iri.items() if (target := page_path(iri, base))}
+
+
+def _all_data_files(pages: dict[URIRef, str]) -> dict[str, tuple[str, str]]:
+    """Each entity page's data files (see :func:`_data_files`)."""
+    return {page: _data_files(page) for page in pages.values()}
 
 
 def _data_files(page: str) -> tuple[str, str]:

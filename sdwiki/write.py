@@ -150,9 +150,16 @@ class Previous:
     """The site the last build left, as far as this build may keep its files."""
 
     def __init__(
-        self, output: Path, keys: Mapping[str, str] | None = None, trusted: bool = False, known: Written | None = None
+        self,
+        output: Path,
+        keys: Mapping[str, str] | None = None,
+        trusted: bool = False,
+        known: Written | None = None,
+        listed: bool = False,
     ) -> None:
         self.trusted = trusted
+        self.listed = listed and trusted
+        """Every file ``keys`` names is in the manifest (they were kept together, see :class:`Written`)."""
         """The site is private to this process, which wrote it: a file the manifest lists is
         taken as written, without a look at it (``serve``'s site, thousands of files a save)."""
         self.output = output.absolute()
@@ -209,6 +216,8 @@ class Previous:
                 reuse(page, key) and reuse(data[0], data_key) and reuse(data[1], data_key)
             )
         get, manifest = self.keys.get, self.manifest
+        if self.listed:
+            return lambda page, key, data, data_key: get(page) == key and get(data[0]) == get(data[1]) == data_key
         return lambda page, key, data, data_key: (
             get(page) == key
             and get(data[0]) == data_key

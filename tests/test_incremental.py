@@ -327,6 +327,9 @@ def test_serve_keeps_its_sites_manifest_and_keys_in_memory_between_saves(
     assert graph_json[1] == write.digest_of(graph_json[0])
     assert builder.changed is not None and "concept/restraint/index.html" in builder.changed
     assert "index.html" not in builder.changed  # the rest was found unchanged through the memory
+    kept_site, kept_keys = builder._kept.written, builder._kept.keys
+    assert kept_site is not None and kept_keys is not None
+    assert kept_keys.keys() <= kept_site.manifest.keys()  # what lets a page's keys alone say it can be kept
     assert not manifest.exists()
     assert builder.finish() is not None  # made here, not in a copy: the manifest comes back to disk
     monkeypatch.undo()
@@ -825,6 +828,11 @@ def test_a_site_updated_in_place_keeps_removes_and_refuses_as_its_manifest_says(
         assert not keep("a.html", "key-a", ("d.html", "gone.html"), "key-d")
         assert not keep("a.html", "key-a", ("d.html", "d.html"), "key-a")
         assert not keep("gone.html", "key-g", ("d.html", "d.html"), "key-d")
+    listed = {"a.html": "key-a", "d.html": "key-d"}  # kept with the manifest: every one listed
+    keep = write.Previous(site, listed, trusted=True, known=known, listed=True).page_reuser()
+    assert keep("a.html", "key-a", ("d.html", "d.html"), "key-d")
+    assert not keep("a.html", "key-a", ("d.html", "d.html"), "key-a")
+    assert not keep("a.html", "key-b", ("d.html", "d.html"), "key-d")
     (site / "a.html").write_bytes(b"changed by hand")
     os.utime(site / "a.html", ns=(time.time_ns() + 10**9,) * 2)
     assert write.Previous(site, keys, trusted=True).reuser()("a.html", "key-a")  # private: taken as written
