@@ -44,10 +44,10 @@ STYLE = "/_sdwiki/live.css"
 STATUS = "/_sdwiki/status"
 """JSON: the site's generation, and whether a rebuild or its follow-up work is under way."""
 HEARTBEAT = 15.0
+"""Seconds between keep-alive comments on the reload channel."""
 QUIET = 2.0
 """Seconds without a save before the work that follows a rebuild (the whole-graph files, the
 endpoint's graph) starts: while an author saves again and again, the pages alone are made."""
-"""Seconds between keep-alive comments on the reload channel."""
 MAX_PROBLEMS = 50
 
 _LIVE_JS = rb"""(() => {

@@ -158,10 +158,10 @@ class Previous:
         listed: bool = False,
     ) -> None:
         self.trusted = trusted
-        self.listed = listed and trusted
-        """Every file ``keys`` names is in the manifest (they were kept together, see :class:`Written`)."""
         """The site is private to this process, which wrote it: a file the manifest lists is
         taken as written, without a look at it (``serve``'s site, thousands of files a save)."""
+        self.listed = listed and trusted
+        """Every file ``keys`` names is in the manifest (they were kept together, see :class:`Written`)."""
         self.output = output.absolute()
         self.root = str(self.output)
         if known is not None:  # kept in memory by the process that wrote the site
