@@ -33,7 +33,7 @@ from rdflib import Literal, URIRef
 from sdwiki.extract import NoteGraph, Triple
 from sdwiki.ontology import SD, Ontology
 from sdwiki.pipeline import Project
-from sdwiki.records import by_object, quick_pickle
+from sdwiki.records import by_object, quick_pickle, replaced
 from sdwiki.registry import key
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
 from sdwiki.types import RelPath
@@ -380,7 +380,6 @@ def network_key(project: Project, memo: AnalysisMemo) -> str:
         return last[2]
     memo.signatures = by_object(memo.signatures, project.ordered_graphs(), _signature)
     graphs: list[tuple[str, str]] = [(ng.path, signature) for ng, signature in memo.signatures.values()]
-    last = memo.made_from
     if last is not None and last[0] is reg and last[1] == graphs:  # a registry is kept only while names hold
         return last[2]
     parts: list[object] = [
@@ -399,9 +398,10 @@ def _same_parts(memo: AnalysisMemo, seen: Mapping[RelPath, NoteGraph], now: Mapp
     """Whether the note graphs ``now`` play the same part in the network as those ``seen`` when
     the last key was worked out: the same notes, and each graph that is another object with the
     same signature (kept in ``memo`` for it). Only the graphs that changed are looked at."""
-    if seen.keys() != now.keys():
+    changed = replaced(seen, now)
+    if changed is None:
         return False
-    for path in [path for path, graph in now.items() if seen[path] is not graph]:
+    for path in changed:
         old, new = seen[path], now[path]
         known = memo.signatures.get(id(old))
         if known is None or known[0] is not old:

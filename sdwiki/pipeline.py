@@ -18,6 +18,7 @@ from sdwiki.graph import Engine, build_dataset
 from sdwiki.notes import Note, discover, read_note
 from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
+from sdwiki.records import replaced
 from sdwiki.registry import DEFAULT_BASE, Registry, RegistryMemo, build_registry
 from sdwiki.resolve import Corpus, Index, Linking, build_corpus
 from sdwiki.types import RelPath
@@ -79,13 +80,12 @@ def analyse(
         extracted.named = (corpus.index, registry)
         last = extracted.made
         paths: Iterable[RelPath] = corpus.notes
-        if same and last is not None and last[0].keys() == corpus.notes.keys():
-            # under the same names, only a note that is another object, or whose links resolve to
-            # other objects, can have another graph (a save: a few notes of thousands)
-            notes_then, resolved_then, graphs_then = last
-            redo = {p for p, n in corpus.notes.items() if notes_then[p] is not n}
-            redo.update(p for p, r in corpus.resolved.items() if resolved_then.get(p) is not r)
-            graphs, kept, paths = dict(graphs_then), extracted.graphs, sorted(redo)
+        # under the same names, only a note that is another object, or whose links resolve to
+        # other objects, can have another graph (a save: a few notes of thousands)
+        other_notes = replaced(last[0], corpus.notes) if same and last is not None else None
+        other_links = replaced(last[1], corpus.resolved) if other_notes is not None and last is not None else None
+        if last is not None and other_notes is not None and other_links is not None:
+            graphs, kept, paths = dict(last[2]), extracted.graphs, sorted({*other_notes, *other_links})
         else:
             graphs, kept = {}, {}
         for p in paths:

@@ -6,7 +6,8 @@ most of its time there. :func:`quick_pickle` pickles a record as its class and f
 instead, so unpickling is one call of the class.
 
 ``serve`` keeps notes and note graphs that did not change as the same objects from one build
-to the next: :func:`by_object` works a value out once per such object.
+to the next: :func:`by_object` works a value out once per such object, and :func:`replaced`
+finds the few a save changed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter
 from typing import Any, TypeVar
 
+K = TypeVar("K")
 T = TypeVar("T")
 V = TypeVar("V")
 
@@ -44,3 +46,11 @@ def by_object(last: Mapping[int, tuple[T, V]], objects: Iterable[T], make: Calla
         known = last.get(id(obj))
         now[id(obj)] = known if known is not None and known[0] is obj else (obj, make(obj))
     return now
+
+
+def replaced(last: Mapping[K, V], now: Mapping[K, V]) -> list[K] | None:
+    """The keys whose value in ``now`` is another object than in ``last``, in ``now``'s order,
+    when both have the same keys (None: they have not)."""
+    if last.keys() != now.keys():
+        return None
+    return [key for key, value in now.items() if last[key] is not value]

@@ -18,7 +18,7 @@ from rdflib import URIRef
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.notes import Note, aliases
 from sdwiki.ontology import SD, Ontology, heading_key
-from sdwiki.records import by_object
+from sdwiki.records import by_object, replaced
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
 from sdwiki.terms import iri
@@ -100,10 +100,15 @@ def build_registry(
         return _build_registry(corpus, onto, base)
     lists = _thinker_lists(onto)
     last, memo.notes = memo.notes, corpus.notes
-    if memo.last is not None and memo.last[1].base == base and last is not None and last.keys() == corpus.notes.keys():
-        changed = [note for path, note in corpus.notes.items() if last[path] is not note]
-        if all(_naming_inputs(n, lists) == _naming_inputs(last[n.path], lists) for n in changed):
-            return memo.last[1]  # a save that names nothing otherwise (without a look at every note)
+    changed = replaced(last, corpus.notes) if last is not None else None
+    if (
+        last is not None
+        and changed is not None
+        and memo.last is not None
+        and memo.last[1].base == base
+        and all(_naming_inputs(corpus.notes[p], lists) == _naming_inputs(last[p], lists) for p in changed)
+    ):
+        return memo.last[1]  # a save that names nothing otherwise (without a look at every note)
     memo.inputs = by_object(memo.inputs, corpus.notes.values(), lambda note: _naming_inputs(note, lists))
     made_from = (base, *(inputs for _, inputs in memo.inputs.values()))
     if memo.last is not None and memo.last[0] == made_from:

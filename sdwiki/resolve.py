@@ -17,6 +17,7 @@ import networkx as nx
 
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.notes import Note, WikiLink, aliases
+from sdwiki.records import replaced
 from sdwiki.slugs import heading_anchor
 from sdwiki.types import RelPath
 
@@ -142,19 +143,16 @@ class Linking:
         """The notes that changed since the last index, when it holds for ``by_path`` as it is:
         the same paths and attachments, and each changed note named as before (None: it may not)."""
         last = self.notes
-        if (
-            self.index is None
-            or last is None
-            or last.keys() != by_path.keys()
-            or tuple(attachments) != self.attachments
-        ):
+        if self.index is None or last is None or tuple(attachments) != self.attachments:
             return None
-        changed = [note for path, note in by_path.items() if last[path] is not note]
-        for note in changed:
-            old = last[note.path]
+        changed = replaced(last, by_path)
+        if changed is None:
+            return None
+        for path in changed:
+            note, old = by_path[path], last[path]
             if note.title_line != old.title_line or _names(note) != _names(old):
                 return None
-        return {note.path for note in changed}
+        return set(changed)
 
     def names_of(self, note: Note) -> _Names:
         known = self.names.get(id(note))
@@ -209,7 +207,7 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
     else:
         index, diags = Index.build(ordered, attachments, memo.names_of if memo is not None else None)
         if memo is not None:
-            memo.notes, memo.attachments, memo.problems = by_path, tuple(attachments), tuple(diags)
+            memo.attachments, memo.problems = tuple(attachments), tuple(diags)
             live = {id(n) for n in ordered}
             memo.names = {k: v for k, v in memo.names.items() if k in live}
             if memo.index is not None and memo.index == index:  # no name changed: the same lookups
