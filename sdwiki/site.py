@@ -143,8 +143,9 @@ class Site:
         self.env = environment()
         self.reuse: Callable[[str, str], bool] = lambda path, key: False
         """Whether the previous build's file at ``path`` was made from inputs with this key."""
-        self.reuse_page: Callable[[str, str, tuple[str, str], str], bool] | None = None
-        """:attr:`reuse` for an entity page and its two data files at once, if quicker."""
+        self.reuse_page: Callable[[str, str, tuple[str, str], str], bool] = lambda page, key, data, data_key: False
+        """:attr:`reuse` for an entity page and its two data files at once (see
+        :meth:`sdwiki.write.Previous.page_reuser`)."""
         self.version = ""
         """sdwiki's code, templates and ontology, as part of every key."""
         self.keys: dict[str, str] = {}
@@ -370,10 +371,7 @@ class Site:
         embedding = self._embedding()
         pages = self.entity_pages
         data_files = self.memo.derive("data files", pages, partial(_all_data_files, pages)) if self.memo else None
-        reuse, keys = self.reuse, self.keys
-        keep = self.reuse_page or (
-            lambda page, key, data, data_key: reuse(page, key) and reuse(data[0], data_key) and reuse(data[1], data_key)
-        )
+        keep, keys = self.reuse_page, self.keys
         left: list[tuple[URIRef, str]] = []
         for item in items:  # ten thousand pages a save: the checks of _same_text, inlined
             iri, page = item

@@ -210,22 +210,15 @@ class Previous:
     def page_reuser(self) -> Callable[[str, str, tuple[str, str], str], bool]:
         """Whether a page, made from the first key, and its two data files, made from the second,
         can all be kept (:meth:`reusable`, for the three at once)."""
-        if not self.trusted:
-            reuse = self.reusable
-            return lambda page, key, data, data_key: (
-                reuse(page, key) and reuse(data[0], data_key) and reuse(data[1], data_key)
-            )
-        get, manifest = self.keys.get, self.manifest
         if self.listed:
+            get = self.keys.get
             return lambda page, key, data, data_key: get(page) == key and get(data[0]) == get(data[1]) == data_key
-        return lambda page, key, data, data_key: (
-            get(page) == key
-            and get(data[0]) == data_key
-            and get(data[1]) == data_key
-            and page in manifest
-            and data[0] in manifest
-            and data[1] in manifest
-        )
+        return _each_file(self.reuser())
+
+
+def _each_file(reuse: Callable[[str, str], bool]) -> Callable[[str, str, tuple[str, str], str], bool]:
+    """``reuse`` asked of a page, made from the first key, and of its two data files, made from the second."""
+    return lambda page, key, data, data_key: reuse(page, key) and reuse(data[0], data_key) and reuse(data[1], data_key)
 
 
 def write_site(
