@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache, partial
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import markupsafe
@@ -36,6 +36,7 @@ from sdwiki.timings import Timings
 from sdwiki.types import RelPath
 
 Context = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +153,12 @@ class Site:
         """The key of every entity page and data file of this build."""
         self._nt: dict[Any, str] = {}
         registry = self.project.registry
-        self.note_page: dict[RelPath, str] = (
-            memo.derive("note_page", registry, lambda: _note_pages(registry))
-            if memo is not None
-            else _note_pages(registry)
-        )
+        self.note_page: dict[RelPath, str] = self._derived("note_page", registry, partial(_note_pages, registry))
+
+    def _derived(self, name: str, source: object, make: Callable[[], T]) -> T:
+        """``make()``, kept in :attr:`memo` while ``source`` is the same object (see
+        :meth:`sdwiki.reuse.PageMemo.derive`)."""
+        return self.memo.derive(name, source, make) if self.memo is not None else make()
 
     # -- addresses ------------------------------------------------------------------------
     @cached_property
@@ -251,11 +253,9 @@ class Site:
         out["graph/index.html"] = self.render("graph.html", "graph/index.html", title="Graph")
         graph = self._tracked("data/graph.json", None, self.graph_json, made)
         out["data/graph.json"] = graph
-        script = partial(_graph_script, graph)
-        out["data/graph-data.js"] = self.memo.derive("graph-data", graph, script) if self.memo is not None else script()
+        out["data/graph-data.js"] = self._derived("graph-data", graph, partial(_graph_script, graph))
         entities = self.entity_pages  # every entity page is indexed
-        count = partial(parts_for, entities.values())
-        parts = self.memo.derive("parts", entities, count) if self.memo is not None else count()
+        parts = self._derived("parts", entities, partial(parts_for, entities.values()))
         out["search/index.html"] = self.render("search.html", "search/index.html", title="Search", parts=parts)
         out["sparql/index.html"] = self.sparql_page()
         diagnostics = self.project.diagnostics
@@ -370,7 +370,7 @@ class Site:
         iri_note = self.project.registry.iri_note
         embedding = self._embedding()
         pages = self.entity_pages
-        data_files = self.memo.derive("data files", pages, partial(_all_data_files, pages)) if self.memo else None
+        data_files = self._derived("data files", pages, partial(_all_data_files, pages))
         keep, keys = self.reuse_page, self.keys
         left: list[tuple[URIRef, str]] = []
         for item in items:  # ten thousand pages a save: the checks of _same_text, inlined
@@ -384,7 +384,7 @@ class Site:
                 same = not known.body_key
             else:
                 same = bool(known.body_key) and changed is not None and path not in changed and path not in embedding
-            names = data_files[page] if data_files is not None else _data_files(page)
+            names = data_files[page]
             data_key = known.data_key
             if not (same and keep(page, known.page_key, names, data_key)):
                 left.append(item)
