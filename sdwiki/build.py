@@ -295,8 +295,10 @@ class SiteBuilder:
                             output, files, copies, keep=keep, previous=previous, record=record, known_digests=digests
                         )
                         if kept is not None and report.manifest is not None:
-                            made_now = {rel: data for rel, data in files.items() if data is not None}
-                            kept.digests = {rel: (data, report.manifest[rel]) for rel, data in made_now.items()}
+                            manifest = report.manifest
+                            kept.digests = {
+                                rel: (data, manifest[rel]) for rel, data in files.items() if data is not None
+                            }
                     else:
                         post = partial(self._search, search) if search is not None else None
                         report = write_site(
@@ -398,8 +400,8 @@ class SiteBuilder:
             return None
         files.update(more[0])
         copies.update(more[1])  # over the files kept until now, listed in ``files`` as None
-        kept = self._kept.written if self._kept is not None else None
-        previous = Previous(output, trusted=True, known=kept) if kept is not None else None
+        written = self._kept.written if self._kept is not None else None
+        previous = Previous(output, trusted=True, known=written) if written is not None else None
         try:
             with self.timings.stage("write"):
                 report = update_site(
@@ -408,8 +410,7 @@ class SiteBuilder:
                 at = (output / MANIFEST).stat().st_mtime_ns
         except (OSError, WriteError) as exc:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
-        written = Written(report.manifest, at) if report.manifest is not None else None
-        return report.changed or (), written
+        return report.changed or (), Written(report.manifest, at) if report.manifest is not None else None
 
     def _search(self, search: site_search.SearchIndex, folder: Path) -> None:
         with self.timings.stage("search index"):
@@ -529,9 +530,10 @@ class SiteBuilder:
         notes: dict[RelPath, tuple[tuple[int, int], Note]] = {}
         marks: dict[RelPath, tuple[int, int]] = {}
         root = str(content)
-        if only is not None and not first:
+        told = only is not None and not first  # the other notes are as they are in memory
+        if told:
             notes = dict(self._notes)
-        for rel in only if only is not None and not first else paths:
+        for rel in only if only is not None and told else paths:
             try:
                 st = os.stat(f"{root}/{rel}")
                 mark = (st.st_mtime_ns, st.st_size)
@@ -551,7 +553,7 @@ class SiteBuilder:
         fresh = fork_map(lambda rel: read_note(content, rel, cache), list(marks), self.jobs)
         for rel, note in zip(marks, fresh, strict=True):
             notes[rel] = (marks[rel], note)
-        self._notes = notes if only is not None and not first else {rel: notes[rel] for rel in paths}
+        self._notes = notes if told else {rel: notes[rel] for rel in paths}
         if first and bundle.worth_writing(isinstance(stored, dict), len(marks), len(paths)):
             bundle.write(
                 cache / bundle.NOTES, code, {rel: note for rel, (_, note) in self._notes.items() if note.digest}

@@ -174,11 +174,12 @@ class LiveIndex:
             return self._start(graphs, record)
         paths = frozenset(p for p in self.graphs.keys() | graphs.keys() if self.graphs.get(p) is not graphs.get(p))
         change = Change(paths, set(), set())
-        gone = [id(g) for g in (self.graphs.get(path) for path in paths) if g is not None]
+        gone: list[int] = []  # the graphs replaced: their grouping is dropped once the update is done
         for path in paths:
             before, after = self.graphs.get(path), graphs.get(path)
             if before is not None:
                 self._file(path, before, False, change)
+                gone.append(id(before))
             if after is not None:
                 self._file(path, after, True, change)
         # a resource whose triples in every changed graph are as they were is indexed as it was
