@@ -320,6 +320,25 @@ def test_saving_a_note_reloads_pages(content: Path, tmp_path: Path) -> None:
         assert "sdwiki-problems" not in page
 
 
+@contextlib.contextmanager
+def watching(content: Path, site: Path, builder: SiteBuilder, quiet: float = 0.0) -> Iterator[httpx.Client]:
+    """A client of the server with ``builder``, watching ``content`` (``quiet``: see ``app_server``)."""
+    with (
+        app_server(content, site, Settings(), builder=builder, watch=True, workers=1, quiet=quiet) as url,
+        httpx.Client(base_url=url, timeout=20) as c,
+    ):
+        yield c
+
+
+@contextlib.contextmanager
+def reload_channel(c: httpx.Client) -> Iterator[Iterator[str]]:
+    """The lines of the server's reload channel, past its hello."""
+    with c.stream("GET", "/_sdwiki/events") as stream:
+        lines = stream.iter_lines()
+        assert read_event(lines)[0] == "hello"
+        yield lines
+
+
 def test_a_saved_note_reloads_only_the_pages_it_changed(content: Path, tmp_path: Path) -> None:
     """With the real builder, pages first: the edited note's page is listed at once, the files that
     follow from the whole graph (the in-browser SPARQL data) in a second update; pages that did not
@@ -327,13 +346,8 @@ def test_a_saved_note_reloads_only_the_pages_it_changed(content: Path, tmp_path:
     site = tmp_path / "built"
     builder = SiteBuilder(search=False, in_place=True, pages_first=True)
     note = content / "concepts" / "Anarchy.md"
-    with (
-        app_server(content, site, Settings(), builder=builder, watch=True, workers=1) as url,
-        httpx.Client(base_url=url, timeout=20) as c,
-    ):
-        with c.stream("GET", "/_sdwiki/events") as stream:
-            lines = stream.iter_lines()
-            assert read_event(lines)[0] == "hello"
+    with watching(content, site, builder) as c:
+        with reload_channel(c) as lines:
             edit(note, "The absence of", "The absence (Zebra-marker) of")
             event, data = read_event(lines)
             assert event == "update", data
@@ -348,23 +362,37 @@ def test_a_saved_note_reloads_only_the_pages_it_changed(content: Path, tmp_path:
         assert b"Zebra-marker" in (site / "data" / "graph.nq").read_bytes()
 
 
-class HeldBuilder(SiteBuilder):
-    """The real builder, whose first follow-up work (:meth:`SiteBuilder.finish`) starts only once
-    a note has been saved meanwhile: the server must stop that work and rebuild for the new save."""
+class RecordingBuilder(SiteBuilder):
+    """The real builder, pages first, noting each follow-up work after a save: what it did
+    (:attr:`finished`, None: stopped) and when it started."""
 
     def __init__(self) -> None:
         super().__init__(search=False, in_place=True, pages_first=True)
         self.finished: list[tuple[str, ...] | None] = []
+        self.started: list[float] = []
+
+    def hold(self, stop: Callable[[], bool] | None) -> None:
+        """Before the follow-up work: nothing, here."""
 
     def finish(self, stop: Callable[[], bool] | None = None, forked: bool = False) -> tuple[str, ...] | None:
+        self.hold(stop)
+        started = time.monotonic()
+        done = super().finish(stop, forked)
+        if self.builds >= 2:
+            self.finished.append(done)
+            self.started.append(started)
+        return done
+
+
+class HeldBuilder(RecordingBuilder):
+    """The real builder, whose first follow-up work (:meth:`SiteBuilder.finish`) starts only once
+    a note has been saved meanwhile: the server must stop that work and rebuild for the new save."""
+
+    def hold(self, stop: Callable[[], bool] | None) -> None:
         if self.builds == 2 and not self.finished and stop is not None:  # the first save's
             deadline = time.monotonic() + 20
             while not stop() and time.monotonic() < deadline:
                 time.sleep(0.01)
-        done = super().finish(stop, forked)
-        if self.builds >= 2:
-            self.finished.append(done)
-        return done
 
 
 def status(c: httpx.Client) -> dict[str, object]:
@@ -380,14 +408,9 @@ def test_a_save_stops_the_work_left_from_the_save_before(content: Path, tmp_path
     site = tmp_path / "built"
     builder = HeldBuilder()
     first, second = content / "concepts" / "Anarchy.md", content / "concepts" / "Deterrence.md"
-    with (
-        app_server(content, site, Settings(), builder=builder, watch=True, workers=1) as url,
-        httpx.Client(base_url=url, timeout=20) as c,
-    ):
+    with watching(content, site, builder) as c:
         assert status(c)["busy"] is False
-        with c.stream("GET", "/_sdwiki/events") as stream:
-            lines = stream.iter_lines()
-            assert read_event(lines)[0] == "hello"
+        with reload_channel(c) as lines:
             edit(first, "The absence of", "The absence (First-marker) of")
             event, data = read_event(lines)
             assert event == "update" and "/concept/anarchy/" in json.loads(data)["pages"]
@@ -409,34 +432,14 @@ def test_a_save_stops_the_work_left_from_the_save_before(content: Path, tmp_path
     assert b"First-marker" in graph and b"Second-marker" in graph
 
 
-class TimedBuilder(SiteBuilder):
-    """The real builder, noting when each follow-up work after a save starts and what it did."""
-
-    def __init__(self) -> None:
-        super().__init__(search=False, in_place=True, pages_first=True)
-        self.finished: list[tuple[float, tuple[str, ...] | None]] = []
-
-    def finish(self, stop: Callable[[], bool] | None = None, forked: bool = False) -> tuple[str, ...] | None:
-        started = time.monotonic()
-        done = super().finish(stop, forked)
-        if self.builds >= 2:
-            self.finished.append((started, done))
-        return done
-
-
 def test_the_work_after_a_save_waits_until_saves_pause(content: Path, tmp_path: Path) -> None:
     """While notes are saved again and again, only their pages are made: the whole-graph files
     follow once no note has been saved for ``quiet`` seconds, made once for both saves."""
     site = tmp_path / "built"
-    builder = TimedBuilder()
+    builder = RecordingBuilder()
     first, second = content / "concepts" / "Anarchy.md", content / "concepts" / "Deterrence.md"
-    with (
-        app_server(content, site, Settings(), builder=builder, watch=True, workers=1, quiet=2.0) as url,
-        httpx.Client(base_url=url, timeout=20) as c,
-    ):
-        with c.stream("GET", "/_sdwiki/events") as stream:
-            lines = stream.iter_lines()
-            assert read_event(lines)[0] == "hello"
+    with watching(content, site, builder, quiet=2.0) as c:
+        with reload_channel(c) as lines:
             edit(first, "The absence of", "The absence (First-marker) of")
             event, data = read_event(lines)
             assert event == "update" and "/concept/anarchy/" in json.loads(data)["pages"]
@@ -449,8 +452,8 @@ def test_the_work_after_a_save_waits_until_saves_pause(content: Path, tmp_path: 
             event, data = read_event(lines)
             assert event == "update" and "/sparql/" in json.loads(data)["pages"]
         wait_until(lambda: not status(c)["busy"], 20)
-    assert len(builder.finished) == 1 and builder.finished[0][1]  # once, whole, for both saves
-    assert builder.finished[0][0] - shown >= 1.5
+    assert len(builder.finished) == 1 and builder.finished[0]  # once, whole, for both saves
+    assert builder.started[0] - shown >= 1.5
     graph = (site / "data" / "graph.nq").read_bytes()
     assert b"First-marker" in graph and b"Second-marker" in graph
 
