@@ -248,7 +248,7 @@ class SiteBuilder:
         kept = self._kept if private else None
         written, keys = (kept.written, kept.keys) if kept is not None else (None, None)
         if written is not None and keys is not None:
-            previous = Previous(output, keys, trusted=True, known=written, listed=True)
+            previous = Previous(output, keys, trusted=True, known=written)
         else:
             previous = Previous(output, stamp.read_keys(cache), trusted=private)
         pages_first = self.pages_first and self.in_place and not index

@@ -155,13 +155,14 @@ class Previous:
         keys: Mapping[str, str] | None = None,
         trusted: bool = False,
         known: Written | None = None,
-        listed: bool = False,
     ) -> None:
+        """``known``: the manifest as kept in memory by the process that wrote the site; ``keys``
+        given with it were kept with it (every file they name is in it)."""
         self.trusted = trusted
         """The site is private to this process, which wrote it: a file the manifest lists is
         taken as written, without a look at it (``serve``'s site, thousands of files a save)."""
-        self.listed = listed and trusted
-        """Every file ``keys`` names is in the manifest (they were kept together, see :class:`Written`)."""
+        self.listed = trusted and known is not None and keys is not None
+        """Every file :attr:`keys` names is in the manifest (they were kept together)."""
         self.output = output.absolute()
         self.root = str(self.output)
         if known is not None:  # kept in memory by the process that wrote the site

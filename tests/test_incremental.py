@@ -829,7 +829,7 @@ def test_a_site_updated_in_place_keeps_removes_and_refuses_as_its_manifest_says(
         assert not keep("a.html", "key-a", ("d.html", "d.html"), "key-a")
         assert not keep("gone.html", "key-g", ("d.html", "d.html"), "key-d")
     listed = {"a.html": "key-a", "d.html": "key-d"}  # kept with the manifest: every one listed
-    keep = write.Previous(site, listed, trusted=True, known=known, listed=True).page_reuser()
+    keep = write.Previous(site, listed, trusted=True, known=known).page_reuser()
     assert keep("a.html", "key-a", ("d.html", "d.html"), "key-d")
     assert not keep("a.html", "key-a", ("d.html", "d.html"), "key-a")
     assert not keep("a.html", "key-b", ("d.html", "d.html"), "key-d")
