@@ -10,11 +10,15 @@ process: results are identical either way.
 moment (``serve``'s follow-up work after a save). The copy runs only that function, with its
 collector and the parent's signal handlers off, and exits without returning to the caller's
 threads or event loop, so forking it from a threaded server is safe.
+
+Once such a copy is gone, :func:`own_pages` makes this process's memory its own again ahead of
+time (see there): otherwise the next save would pay for it, page by page.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import threading
@@ -67,6 +71,96 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
     return [r for chunk in done for r in chunk]
 
 
+MADV_POPULATE_WRITE = 23
+"""``madvise``'s advice to fault pages in writable without writing to them (Linux 5.14)."""
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_CHUNK = 2048
+"""Pages made writable per call: between calls, a new copy of this process stops the work."""
+_copies = 0
+"""Copies of this process made by :func:`run_forked` and not yet gone."""
+_owning: threading.Thread | None = None
+_lock = threading.Lock()
+owned = 0
+"""Pages :func:`own_pages` made writable in this process, all told (tests read it)."""
+
+
+def own_pages(wait: bool = False) -> None:
+    """After a forked copy of this process is gone, fault this process's memory in writable
+    now, in a thread, instead of at the first write to each page.
+
+    Forking shares every page with the copy and marks it read-only in both; once the copy is
+    gone, the first write to each page still takes a fault to make it writable again. In a 3 GB
+    ``serve`` at 10,000 notes, the save after each copy took 60,000-110,000 such faults (about
+    half its time), and a reference count changed is a write. ``madvise(MADV_POPULATE_WRITE)``
+    takes those faults in the kernel for the pages present (``/proc/self/pagemap``) of the
+    process's private writable memory, without writing to them and without the interpreter's
+    lock: a save meanwhile runs beside it. It stops as soon as another copy is made (it would
+    copy the pages the two still share). Where the kernel lacks the advice, nothing is done.
+    """
+    global _owning
+    with _lock:
+        if _copies or not os.path.exists("/proc/self/pagemap"):
+            return
+        if _owning is None or not _owning.is_alive():
+            _owning = threading.Thread(target=_own_pages, name="sdwiki-own-pages", daemon=True)
+            _owning.start()
+        thread = _owning
+    if wait:
+        thread.join()
+
+
+def _own_pages() -> None:
+    global owned
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
+            for start, end in _private_memory():
+                for first in range(start, end, _CHUNK * _PAGE):
+                    if _copies:
+                        return
+                    count = min(_CHUNK, (end - first) // _PAGE)
+                    entries = os.pread(pagemap.fileno(), count * 8, first // _PAGE * 8)
+                    for run_start, run_end in _present_runs(entries):
+                        if madvise(first + run_start * _PAGE, (run_end - run_start) * _PAGE, MADV_POPULATE_WRITE):
+                            if ctypes.get_errno() == 22:  # EINVAL: an older kernel, or memory not so used
+                                return
+                            continue
+                        owned += run_end - run_start
+    except (OSError, AttributeError):  # no such interface here: the pages fault in as they are written
+        return
+
+
+def _private_memory() -> list[tuple[int, int]]:
+    """The address ranges of this process's private, writable, anonymous memory (its heap)."""
+    out = []
+    with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) < 5 or fields[1] != "rw-p" or (len(fields) > 5 and fields[5] != "[heap]"):
+                continue
+            start, _, end = fields[0].partition("-")
+            out.append((int(start, 16), int(end, 16)))
+    return out
+
+
+_PRESENT = bytes(1 if b & 0x80 else 0 for b in range(256))
+
+
+def _present_runs(entries: bytes) -> list[tuple[int, int]]:
+    """The runs of present pages in ``/proc/self/pagemap`` entries (bit 63 of each 8 bytes,
+    little-endian), as (first, end) page numbers."""
+    flags = entries[7::8].translate(_PRESENT)
+    runs = []
+    at = flags.find(1)
+    while at >= 0:
+        end = flags.find(0, at)
+        end = len(flags) if end < 0 else end
+        runs.append((at, end))
+        at = flags.find(1, end)
+    return runs
+
+
 class ForkedError(Exception):
     """The work run by :func:`run_forked` failed (its message says how) or its process died."""
 
@@ -106,10 +200,18 @@ def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.00
         return None
     if "fork" not in multiprocessing.get_all_start_methods():
         return fn()
+    global _copies
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(fn, send), daemon=True)
-    process.start()
+    with _lock:
+        _copies += 1
+    try:
+        process.start()
+    except BaseException:
+        with _lock:
+            _copies -= 1
+        raise
     send.close()
     try:
         while not receive.poll(poll):  # a copy that dies unanswered closes the pipe: poll says yes
@@ -126,6 +228,9 @@ def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.00
             process.kill()
         process.join()
         process.close()
+        with _lock:
+            _copies -= 1
+        own_pages()
     if not ok:
         raise ForkedError(result)
     answer: R = result

@@ -1,13 +1,18 @@
-"""Work in forked processes: :func:`sdwiki.parallel.run_forked` (``serve``'s follow-up work)."""
+"""Work in forked processes: :func:`sdwiki.parallel.run_forked` (``serve``'s follow-up work), and
+:func:`sdwiki.parallel.own_pages` once it is done."""
 
 from __future__ import annotations
 
 import os
+import platform
+import resource
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from sdwiki import parallel
 from sdwiki.parallel import ForkedError, run_forked
 
 STATE = {"touched": False}
@@ -69,3 +74,54 @@ def test_the_copy_works_at_a_lower_priority_than_the_process_that_forked_it() ->
     there = run_forked(lambda: os.getpriority(os.PRIO_PROCESS, 0), lambda: False)
     assert there == min(here + 10, 19)
     assert os.getpriority(os.PRIO_PROCESS, 0) == here
+
+
+def _write_faults(buf: bytearray) -> int:
+    """Minor page faults taken while writing one byte in each page of ``buf``."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for at in range(0, len(buf), 4096):
+        buf[at] = 1
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def _populate_write_known() -> bool:
+    major, minor = (int(x) for x in platform.release().split(".")[:2])
+    return sys.platform == "linux" and (major, minor) >= (5, 14)
+
+
+@pytest.mark.skipif(not _populate_write_known(), reason="MADV_POPULATE_WRITE needs Linux 5.14")
+def test_once_the_copy_is_gone_the_memory_is_made_writable_ahead_of_the_next_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fork leaves every page read-only until written: the next save would take a fault per
+    page it writes. :func:`own_pages` takes them beforehand, in the kernel."""
+    buf = bytearray(b"x" * (64 << 20))  # 16,384 pages, every one written once
+    pages = len(buf) // 4096
+    with monkeypatch.context() as m:  # first without: each page written after the fork faults
+        m.setattr(parallel, "own_pages", lambda wait=False: None)
+        assert run_forked(lambda: None, lambda: False) is None
+        assert _write_faults(buf) > pages * 0.9
+    assert run_forked(lambda: None, lambda: False) is None  # starts own_pages in a thread
+    parallel.own_pages(wait=True)
+    assert _write_faults(buf) < pages * 0.1
+
+
+def test_memory_is_not_made_writable_while_a_copy_still_shares_it(tmp_path: Path) -> None:
+    """While a copy lives, making a page writable would copy it: own_pages waits for it to go."""
+    started = tmp_path / "started"
+    seen: list[int] = []
+
+    def stop() -> bool:
+        if started.exists():
+            before = parallel.owned
+            parallel.own_pages(wait=True)
+            seen.append(parallel.owned - before)
+            return True
+        return False
+
+    def work() -> None:
+        started.touch()
+        time.sleep(60)
+
+    assert run_forked(work, stop) is None
+    assert seen == [0]
