@@ -295,10 +295,7 @@ class SiteBuilder:
                             output, files, copies, keep=keep, previous=previous, record=record, known_digests=digests
                         )
                         if kept is not None and report.manifest is not None:
-                            manifest = report.manifest
-                            kept.digests = {
-                                rel: (data, manifest[rel]) for rel, data in files.items() if data is not None
-                            }
+                            kept.digests = _whole_wiki_digests(files, made.keys, report.manifest)
                     else:
                         post = partial(self._search, search) if search is not None else None
                         report = write_site(
@@ -318,8 +315,11 @@ class SiteBuilder:
                         "errors": sum(d.severity == "error" for d in project.diagnostics),
                         "warnings": sum(d.severity == "warning" for d in project.diagnostics),
                     }
-                    if kept is not None and report.manifest is not None:
-                        kept.written, kept.keys = Written(report.manifest, _file_time(cache)), made.keys
+                    if self._kept is not None and report.manifest is not None:  # serve's site: kept in memory
+                        self._kept.written, self._kept.keys = Written(report.manifest, _file_time(cache)), made.keys
+                        if kept is None:  # its first build, which replaced the site whole (and wrote the manifest)
+                            self._kept.digests = _whole_wiki_digests(files, made.keys, report.manifest)
+                            stamp.write_keys(cache, made.keys)
                     else:
                         stamp.write_keys(cache, made.keys)
                     if memo is not None and memo.key != known:
@@ -581,6 +581,15 @@ def _saved_notes(content: Path, saved: Collection[Path], notes: frozenset[RelPat
             return None
         found.add(rel)
     return found
+
+
+def _whole_wiki_digests(
+    files: Mapping[str, bytes | None], keys: Mapping[str, str], manifest: Mapping[str, str]
+) -> dict[str, tuple[bytes, str]]:
+    """The digests of the pages written that the next build may carry over as the same bytes
+    (the whole-wiki pages: entity pages and their data files are carried over by their keys),
+    with those bytes (see :attr:`Kept.digests`)."""
+    return {rel: (data, manifest[rel]) for rel, data in files.items() if data is not None and rel not in keys}
 
 
 def _file_time(cache: Path) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from rdflib import URIRef
@@ -136,10 +136,14 @@ class PageMemo:
         fresh = self.epoch is None or not self.epoch.same(epoch)
         if fresh:
             self.readers = defaultdict(set)
+        kept: dict[str, Made] = {}
         for page, m in made.items():
-            for read in m.reads or ():
-                self.readers[read].add(page)
-        self.made = dict(made)
+            if m.reads is not None:  # on record in readers: kept once (the Made is carried over)
+                for read in m.reads:
+                    self.readers[read].add(page)
+                m = replace(m, reads=None)
+            kept[page] = m
+        self.made = kept
         self.facts = facts
         self.generation = generation
         self.epoch = epoch

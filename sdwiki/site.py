@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache, partial
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -282,7 +282,7 @@ class Site:
         known = self._known.get(path)
         last = memo.tracked.get(path)
         if known is not None and known.context_key == key and last is not None and last[0] == key:
-            made[path] = replace(known, reads=None)  # its lookups are on record already
+            made[path] = known  # its lookups are on record already (see PageMemo.remember)
             return last[1]
         self.facts.reads.clear()
         data = make()
@@ -364,13 +364,16 @@ class Site:
         save carries over nearly every page); the items left to make."""
         known_pages = self._known
         change = self._change
+        if not known_pages and self.live is None:
+            return items
+        # worked out (and kept) even when nothing is carried: serve's first save then need not
+        embedding = self._embedding()
+        pages = self.entity_pages
+        data_files = self._derived("data files", pages, partial(_all_data_files, pages))
         if not known_pages:
             return items
         changed = change.paths if change is not None else None
         iri_note = self.project.registry.iri_note
-        embedding = self._embedding()
-        pages = self.entity_pages
-        data_files = self._derived("data files", pages, partial(_all_data_files, pages))
         keep, keys = self.reuse_page, self.keys
         left: list[tuple[URIRef, str]] = []
         for item in items:  # ten thousand pages a save: the checks of _same_text, inlined
@@ -392,7 +395,7 @@ class Site:
             keys[page] = known.page_key
             keys[names[0]] = keys[names[1]] = data_key
             out[page] = out[names[0]] = out[names[1]] = None
-            made[page] = known if known.reads is None else replace(known, reads=None)
+            made[page] = known  # its lookups are on record already (see PageMemo.remember)
         return left
 
     def _embedding(self) -> set[RelPath]:

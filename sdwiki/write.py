@@ -41,7 +41,7 @@ class WriteReport:
     done: Callable[[], None] = lambda: None
     """Waits until the previous site, swapped out, is removed (see :func:`write_site`)."""
     manifest: dict[str, str] | None = None
-    """Every file of the site and its digest, when the site was updated in place."""
+    """Every file of the site and its digest (as its manifest file lists them, or would)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,11 +304,11 @@ def write_site(
         if meanwhile:
             remover = threading.Thread(target=shutil.rmtree, args=(staging,))
             remover.start()
-            return WriteReport(len(manifest), written, scanned=found, done=remover.join)
+            return WriteReport(len(manifest), written, scanned=found, done=remover.join, manifest=manifest)
         shutil.rmtree(staging)
     else:
         os.rename(staging, output)
-    return WriteReport(len(manifest), written, scanned=found)
+    return WriteReport(len(manifest), written, scanned=found, manifest=manifest)
 
 
 def update_site(

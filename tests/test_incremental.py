@@ -350,6 +350,58 @@ def test_serve_keeps_its_sites_manifest_and_keys_in_memory_between_saves(
     assert _files(site) == _files(clean)
 
 
+def test_serves_first_save_finds_in_memory_what_its_first_build_worked_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve``'s first build replaces the site whole; what the saves after it use is kept from
+    it in memory: the manifest, the page keys, the whole-wiki pages' digests and which notes
+    embed others. Each page's lookups are kept once, in the memo's index of readers: the page
+    records the memo keeps carry none (at 10,000 notes, the first save used to free half a
+    million of them, and to read or work out the rest)."""
+    from bench.generate import generate
+    from bench.serve import edit_note
+    from sdwiki import site as site_module
+    from sdwiki import write
+
+    generate(tmp_path / "vault", 60)
+    content, site = tmp_path / "vault" / "content", tmp_path / "site"
+    builder = SiteBuilder(search=False, in_place=True, pages_first=True)
+    builder(content, site, Settings())
+    kept = builder._kept
+    assert kept is not None and kept.written is not None and kept.keys is not None and kept.pages is not None
+    assert kept.written.manifest == json.loads((site / write.MANIFEST).read_bytes())
+    assert kept.keys and kept.keys.keys() <= kept.written.manifest.keys()
+    assert "data/graph.json" in kept.digests and not kept.digests.keys() & kept.keys.keys()
+    memo = kept.pages
+    assert memo.made and all(m.reads is None for m in memo.made.values())
+    assert memo.embedding is not None and memo.readers
+    assert {page for pages in memo.readers.values() for page in pages} >= set(memo.made) - {"index.html"}
+
+    def no_reading(*args: object, **kwargs: object) -> object:
+        raise AssertionError("read from disk")
+
+    looked_at: list[Any] = []
+    real_embeds = site_module._embeds
+    monkeypatch.setattr(write, "_read_manifest", no_reading)
+    monkeypatch.setattr(stamp, "read_keys", no_reading)
+    monkeypatch.setattr(site_module, "_embeds", lambda note: looked_at.append(note) or real_embeds(note))
+    hashed: list[bytes] = []
+    real_digest = write.digest_of
+    monkeypatch.setattr(write, "digest_of", lambda data: hashed.append(data) or real_digest(data))
+    note = sorted((content / "concepts").iterdir())[0]
+    edit_note(note, "first-save")
+    builder(content, site, Settings())
+    assert builder.changed is not None and any(b"first-save" in (site / p).read_bytes() for p in builder.changed)
+    assert 0 < len(looked_at) < len(builder._notes) // 2  # the saved note and pages made again: not all
+    assert kept.digests["data/graph.json"][0] not in hashed
+    assert all(m.reads is None for m in memo.made.values())
+    monkeypatch.undo()
+    assert builder.finish() is not None
+    clean = tmp_path / "clean"
+    SiteBuilder(search=False)(content, clean, Settings())
+    assert _files(site) == _files(clean)
+
+
 def test_work_left_for_later_that_wrote_but_was_not_heard_from_is_done_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
