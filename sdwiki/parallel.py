@@ -109,6 +109,12 @@ def own_pages(wait: bool = False) -> None:
         thread.join()
 
 
+def owning() -> bool:
+    """Whether :func:`own_pages` is at work (in the background, after a forked copy ended)."""
+    thread = _owning
+    return thread is not None and thread.is_alive()
+
+
 def _own_pages() -> None:
     global owned
     try:

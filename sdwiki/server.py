@@ -229,8 +229,12 @@ class LiveSite:
 
     @property
     def busy(self) -> bool:
-        """Whether a rebuild, or the work that follows one, is under way or waiting."""
-        return self._lock.locked() or bool(self._saved)
+        """Whether a rebuild, or the work that follows one, is under way or waiting (down to making
+        the server's memory writable again after the forked copy doing that work: see
+        :func:`sdwiki.parallel.own_pages`)."""
+        from sdwiki.parallel import owning
+
+        return self._lock.locked() or bool(self._saved) or owning()
 
     def _outdated(self) -> bool:
         """Whether a note was saved since the rebuild in progress started: its remaining work is stale."""

@@ -103,6 +103,7 @@ def test_once_the_copy_is_gone_the_memory_is_made_writable_ahead_of_the_next_wri
         assert _write_faults(buf) > pages * 0.9
     assert run_forked(lambda: None, lambda: False) is None  # starts own_pages in a thread
     parallel.own_pages(wait=True)
+    assert not parallel.owning()
     assert _write_faults(buf) < pages * 0.1
 
 

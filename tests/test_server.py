@@ -402,6 +402,22 @@ def status(c: httpx.Client) -> dict[str, object]:
     return found
 
 
+def test_the_server_is_busy_while_it_makes_its_memory_writable_again(
+    content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the forked follow-up work, the server faults its memory in writable in the
+    background (:func:`sdwiki.parallel.own_pages`): it uses a core, so it counts as work under
+    way, and whoever waits for an idle server (a benchmark) waits for it too."""
+    from sdwiki import parallel
+
+    with watching(content, tmp_path / "built", RecordingBuilder()) as c:
+        assert status(c)["busy"] is False
+        monkeypatch.setattr(parallel, "owning", lambda: True)
+        assert status(c)["busy"] is True
+        monkeypatch.setattr(parallel, "owning", lambda: False)
+        assert status(c)["busy"] is False
+
+
 def test_a_save_stops_the_work_left_from_the_save_before(content: Path, tmp_path: Path) -> None:
     """A note saved while the whole-graph files of the previous save are still being made: that
     work stops unwritten, the new save's page is shown next, and the whole graph then holds both."""
