@@ -82,7 +82,7 @@ def analyse(
         paths: Iterable[RelPath] = corpus.notes
         # under the same names, only a note that is another object, or whose links resolve to
         # other objects, can have another graph (a save: a few notes of thousands)
-        other_notes = replaced(last[0], corpus.notes) if same and last is not None else None
+        other_notes = corpus.replaced_since(last[0]) if same and last is not None else None
         other_links = replaced(last[1], corpus.resolved) if other_notes is not None and last is not None else None
         if last is not None and other_notes is not None and other_links is not None:
             graphs, kept, paths = dict(last[2]), extracted.graphs, sorted({*other_notes, *other_links})

@@ -18,7 +18,7 @@ from rdflib import URIRef
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.notes import Note, aliases
 from sdwiki.ontology import SD, Ontology, heading_key
-from sdwiki.records import by_object, replaced
+from sdwiki.records import by_object
 from sdwiki.resolve import Corpus
 from sdwiki.slugs import slugify
 from sdwiki.terms import iri
@@ -100,7 +100,7 @@ def build_registry(
         return _build_registry(corpus, onto, base)
     lists = _thinker_lists(onto)
     last, memo.notes = memo.notes, corpus.notes
-    changed = replaced(last, corpus.notes) if last is not None else None
+    changed = corpus.replaced_since(last) if last is not None else None
     if (
         last is not None
         and changed is not None

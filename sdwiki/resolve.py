@@ -139,14 +139,14 @@ class Linking:
     attachments: tuple[RelPath, ...] = ()
     problems: tuple[Diagnostic, ...] = ()
 
-    def same_index(self, by_path: Mapping[RelPath, Note], attachments: Sequence[RelPath]) -> set[RelPath] | None:
+    def same_index(
+        self, by_path: Mapping[RelPath, Note], attachments: Sequence[RelPath], changed: list[RelPath] | None
+    ) -> set[RelPath] | None:
         """The notes that changed since the last index, when it holds for ``by_path`` as it is:
-        the same paths and attachments, and each changed note named as before (None: it may not)."""
+        the same paths and attachments, and each changed note named as before (None: it may not).
+        ``changed``: ``replaced(self.notes, by_path)``."""
         last = self.notes
-        if self.index is None or last is None or tuple(attachments) != self.attachments:
-            return None
-        changed = replaced(last, by_path)
-        if changed is None:
+        if self.index is None or last is None or tuple(attachments) != self.attachments or changed is None:
             return None
         for path in changed:
             note, old = by_path[path], last[path]
@@ -183,6 +183,16 @@ class Corpus:
     resolved: Mapping[RelPath, tuple[Resolved, ...]]
     backlinks: Mapping[RelPath, tuple[RelPath, ...]]
     diagnostics: tuple[Diagnostic, ...]
+    since: tuple[Mapping[RelPath, Note], list[RelPath]] | None = field(default=None, compare=False, repr=False)
+    """The notes of the corpus this one was made after, and the paths whose note is another
+    object now (see :meth:`replaced_since`)."""
+
+    def replaced_since(self, last: Mapping[RelPath, Note]) -> list[RelPath] | None:
+        """``replaced(last, self.notes)`` (see :func:`sdwiki.records.replaced`): without a look at
+        every note when ``last`` holds the notes of the corpus this one was made after."""
+        if self.since is not None and self.since[0] is last:
+            return self.since[1]
+        return replaced(last, self.notes)
 
     def resolve_name(self, name: str) -> Note | None:
         """The note a name (title, alias, file name, path) refers to."""
@@ -200,7 +210,10 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
     that changed, and of notes linking to a heading or block of one, while no name changes."""
     ordered = sorted(notes, key=lambda n: n.path)
     by_path = {n.path: n for n in ordered}
-    same = memo.same_index(by_path, attachments) if memo is not None else None
+    before = memo.notes if memo is not None else None
+    moved = replaced(before, by_path) if before is not None else None
+    since = (before, moved) if before is not None and moved is not None else None
+    same = memo.same_index(by_path, attachments, moved) if memo is not None else None
     last: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]] = {}
     if memo is not None and memo.index is not None and same is not None:  # a save that renames nothing
         index, diags, last, changed = memo.index, list(memo.problems), memo.links, same
@@ -218,7 +231,7 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
         memo.notes = by_path
     gathered = memo.gathered if memo is not None and last else None
     if memo is not None and gathered is not None and by_path.keys() == last.keys():  # the same notes
-        memo.gathered = _regather(gathered, by_path, index, last, changed, diags)
+        memo.gathered = _regather(gathered, by_path, index, last, changed, diags, since)
         return memo.gathered.corpus
     anchors: dict[RelPath, tuple[set[str], frozenset[str]]] = {}  # of the notes linked to with an anchor
     resolved: dict[RelPath, tuple[Resolved, ...]] = {}
@@ -236,7 +249,7 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
         _gather(found, note.path, out, True)
     diags.extend(_embed_cycles(found.embeds))
     backlinks = {p: tuple(sorted(s)) for p, s in found.back.items()}
-    found.corpus = Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))))
+    found.corpus = Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))), since)
     if memo is not None:
         memo.links = links
         memo.gathered = found
@@ -270,6 +283,7 @@ def _regather(
     links: dict[RelPath, tuple[Note, tuple[Resolved, ...], list[Diagnostic]]],
     changed: set[RelPath],
     diags: list[Diagnostic],
+    since: tuple[Mapping[RelPath, Note], list[RelPath]] | None,
 ) -> _Gathered:
     """:func:`build_corpus` for the same notes as last time, but ``changed``, under the same
     names: the changed notes, and those linking to a heading or block of one, are resolved again
@@ -297,7 +311,7 @@ def _regather(
             backlinks.pop(target, None)
     diags.extend(d for _, _, problems in links.values() for d in problems)
     diags.extend(_embed_cycles(found.embeds))
-    found.corpus = Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))))
+    found.corpus = Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))), since)
     return found
 
 

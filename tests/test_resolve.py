@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from sdwiki.pipeline import load_project
 
 
@@ -145,3 +147,29 @@ def test_a_kept_registry_is_the_registry_of_the_notes_as_they_are() -> None:
     assert listed != renamed
     edit(jervis, "type: thinker", "type: concept")  # a type
     assert registry() != listed
+
+
+def test_a_corpus_knows_which_notes_changed_since_the_one_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save compares every note with the last build's once, in :func:`build_corpus`; what
+    comes after (the registry, the graphs) asks the corpus instead of comparing them again."""
+    from sdwiki import records, resolve
+    from sdwiki.notes import discover, parse_note, read_note
+    from sdwiki.resolve import Linking, build_corpus
+
+    content = Path(__file__).parent.parent / "content"
+    paths, attachments, _ = discover(content)
+    notes = {p: read_note(content, p) for p in paths}
+    memo = Linking()
+    first = build_corpus(notes.values(), attachments, memo)
+    dilemma = next(p for p in paths if p.endswith("Security Dilemma.md"))
+    notes[dilemma] = parse_note(dilemma, (content / dilemma).read_text("utf-8") + "\nA sentence more.\n")
+    second = build_corpus(notes.values(), attachments, memo)
+    assert second.replaced_since(first.notes) == records.replaced(first.notes, second.notes) == [dilemma]
+
+    def compared(*args: object) -> object:
+        raise AssertionError("every note compared again")
+
+    monkeypatch.setattr(resolve, "replaced", compared)
+    assert second.replaced_since(first.notes) == [dilemma]  # known
+    monkeypatch.undo()
+    assert second.replaced_since(notes) == []  # another mapping: compared (the same notes)
