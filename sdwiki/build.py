@@ -294,8 +294,6 @@ class SiteBuilder:
                         report = update_site(
                             output, files, copies, keep=keep, previous=previous, record=record, known_digests=digests
                         )
-                        if kept is not None and report.manifest is not None:
-                            kept.digests = _whole_wiki_digests(files, made.keys, report.manifest)
                     else:
                         post = partial(self._search, search) if search is not None else None
                         report = write_site(
@@ -317,10 +315,8 @@ class SiteBuilder:
                     }
                     if self._kept is not None and report.manifest is not None:  # serve's site: kept in memory
                         self._kept.written, self._kept.keys = Written(report.manifest, _file_time(cache)), made.keys
-                        if kept is None:  # its first build, which replaced the site whole (and wrote the manifest)
-                            self._kept.digests = _whole_wiki_digests(files, made.keys, report.manifest)
-                            stamp.write_keys(cache, made.keys)
-                    else:
+                        self._kept.digests = _whole_wiki_digests(files, made.keys, report.manifest)
+                    if kept is None:  # a site replaced whole (its manifest written): the keys go beside it
                         stamp.write_keys(cache, made.keys)
                     if memo is not None and memo.key != known:
                         from sdwiki.analytics import write_memo

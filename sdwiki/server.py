@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote_to_bytes
 from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
+from sdwiki import parallel
 from sdwiki.build import SiteBuilder, cache_dir
 from sdwiki.endpoint import Endpoint, Header, Reply, send_reply, text_reply
 from sdwiki.extract import NoteGraph
@@ -232,9 +233,7 @@ class LiveSite:
         """Whether a rebuild, or the work that follows one, is under way or waiting (down to making
         the server's memory writable again after the forked copy doing that work: see
         :func:`sdwiki.parallel.own_pages`)."""
-        from sdwiki.parallel import owning
-
-        return self._lock.locked() or bool(self._saved) or owning()
+        return self._lock.locked() or bool(self._saved) or parallel.owning()
 
     def _outdated(self) -> bool:
         """Whether a note was saved since the rebuild in progress started: its remaining work is stale."""
