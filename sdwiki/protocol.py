@@ -7,9 +7,9 @@ Nothing here evaluates a query: :mod:`sdwiki.workers` does, in worker processes,
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Send
 
@@ -68,10 +68,25 @@ class QueryRequest:
         return bool(self.default_graphs or self.named_graphs)
 
 
+_ESCAPES = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _unescaped(run: re.Match[bytes]) -> bytes:
+    return bytes.fromhex(run.group().replace(b"%", b"").decode("ascii"))
+
+
+def _field(part: bytes) -> str:
+    return _ESCAPES.sub(_unescaped, part.replace(b"+", b" ")).decode("utf-8")
+
+
 def _params(raw: bytes | str, where: str) -> list[tuple[str, str]]:
+    """The fields of a query string or form body, as ``urllib.parse.parse_qsl`` reads them (blank
+    values kept, UTF-8, strict). Decoded here in runs of escapes: a query sent with every
+    character escaped costs ``parse_qsl`` a Python step per character."""
+    data = raw.encode("utf-8") if isinstance(raw, str) else raw
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+        data.decode("utf-8")  # as sent, before any escape is undone
+        return [(_field(name), _field(value)) for name, _, value in (f.partition(b"=") for f in data.split(b"&") if f)]
     except UnicodeDecodeError:
         raise ProtocolError(400, f"the {where} is not valid UTF-8") from None
 

@@ -680,6 +680,7 @@ def serve(content: Path, host: str, port: int, cors: bool, settings: Settings) -
             lifespan="on",
             timeout_graceful_shutdown=1,
             timeout_keep_alive=30,
+            proxy_headers=False,  # no proxy is trusted: every request is answered as it came
         )
         shown = f"[{host}]" if ":" in host else host
         print(f"sdwiki: serving {content} at http://{shown}:{sock.getsockname()[1]}/ (SPARQL at /sparql)")

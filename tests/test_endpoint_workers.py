@@ -2,6 +2,8 @@
 
 - SPARQL JSON written straight from Oxigraph's terms is the document the rdflib path writes.
 - ``check`` skipping the blanking when no refused keyword occurs refuses exactly what it did.
+- Query strings and forms are read as ``urllib.parse.parse_qsl`` reads them.
+- Oxigraph is handed only the predeclared prefixes a query names, and every one still works.
 - Under ``sdwiki serve`` (uvloop), large replies cross the worker pipe whole.
 - Queries queued behind a runaway query are answered by other workers, within the time limit.
 - The workers' memory cap is applied (a cap too small for the graph stops the worker).
@@ -17,7 +19,7 @@ import time
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from sdwiki.endpoint import Endpoint
 from sdwiki.graph import nquads
 from sdwiki.ontology import PREFIXES
 from sdwiki.pipeline import Project, load_project
+from sdwiki.protocol import ProtocolError, _params
 from sdwiki.query import (
     _FROM,
     _SERVICE,
@@ -41,6 +44,7 @@ from sdwiki.query import (
     json_results,
     prefixes_of,
     results_json,
+    used_prefixes,
 )
 from sdwiki.settings import Settings
 from sdwiki.workers import QueryPool, Snapshot, _Graph, delta_path, memory_cap
@@ -170,6 +174,65 @@ def test_check_refuses_what_it_refused_before(text: str) -> None:
     assert (got is None) == (expected is None), text
     if expected is not None and expected != "FROM":
         assert got == expected
+
+
+_QUERY_STRING = st.lists(
+    st.sampled_from(
+        ["query", "=", "&", "+", "%", "%2", "%2B", "%3d", "%26", "%C3%A9", "%C3", "%A9", "%e2%82%ac", "%zz"]
+    )
+    | st.text(alphabet='aZ09 ?{}<>:"é€\x00', max_size=4),
+    max_size=16,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_QUERY_STRING)
+def test_request_fields_are_read_as_parse_qsl_reads_them(text: str) -> None:
+    """The protocol's own reader of query strings and forms against the standard library's."""
+    raw = text.encode("utf-8")
+    try:
+        expected: list[tuple[str, str]] | None = parse_qsl(
+            raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict"
+        )
+    except UnicodeDecodeError:
+        expected = None
+    try:
+        got: list[tuple[str, str]] | None = _params(raw, "query string")
+    except ProtocolError as exc:
+        assert exc.status == 400
+        got = None
+    assert got == expected, text
+    assert _params(text, "form body") == got if got is not None else True
+
+
+def test_request_fields_refuse_what_is_not_utf8() -> None:
+    for raw in (b"query=%C3", b"query=%C3%28", b"query=\xff", b"query=%C3\xa9"):
+        with pytest.raises(ProtocolError) as caught:
+            _params(raw, "query string")
+        assert caught.value.status == 400, raw
+    assert _params(b"query=%C3%A9+%E2%82%AC&x&&format=json", "query string") == [
+        ("query", "é €"),
+        ("x", ""),
+        ("format", "json"),
+    ]
+
+
+def test_every_predeclared_prefix_still_works_when_only_the_named_ones_are_handed_over() -> None:
+    store = dataset().store._inner  # type: ignore[attr-defined]
+    prefixes = prefixes_of(dataset())
+    assert {"sd", "xsd", "schema", "rdfs"} <= prefixes.keys()
+    for name, namespace in prefixes.items():
+        text = f"SELECT ?x WHERE {{ BIND({name}:thing AS ?x) }}"
+        assert set(used_prefixes(text, prefixes)) >= {name}
+        rows = list(evaluate_oxigraph(store, text, prefixes))  # type: ignore[call-overload]
+        assert rows[0][0].value == namespace + "thing", name
+    # "xsd:" holds "sd:": both are handed over, and each keeps its own namespace
+    text = "SELECT ?c WHERE { ?c a sd:Concept ; rdfs:label ?l FILTER(datatype(?l) = xsd:string) } LIMIT 1"
+    assert set(used_prefixes(text, prefixes)) == {"sd", "xsd", "rdfs"}
+    assert len(list(evaluate_oxigraph(store, text, prefixes))) == 1  # type: ignore[call-overload]
+    # a prefix the query does not name is not declared for it
+    with pytest.raises(QueryError):
+        evaluate_oxigraph(store, "SELECT ?x WHERE { BIND(foaf:name AS ?x) } # sd", {"sd": prefixes["sd"]})
 
 
 # -- under sdwiki serve (uvloop) -------------------------------------------------------------
