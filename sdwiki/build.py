@@ -15,9 +15,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from sdwiki import bundle, stamp
+from sdwiki import bundle, parallel, stamp
 from sdwiki import search as site_search
-from sdwiki.parallel import default_jobs, fork_map
+from sdwiki.parallel import beside, default_jobs, fork_map
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
 from sdwiki.timings import Timings
@@ -689,8 +689,6 @@ def render_files(
             site.reuse_page = previous.page_reuser()
             site.version = code
     files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
-    if pages_made is not None:
-        pages_made(files)
     graphs = [*project.ordered_graphs(), measures]
     if kept is not None:  # here, not in the work left for later: that may run in a copy of this process
         with t.stage("graph files"):
@@ -701,22 +699,39 @@ def render_files(
     digests: dict[str, str] = {}
     unwritten = set(kept.unwritten) if kept is not None and kept.unwritten is not None else None
     measured = kept.measured if kept is not None else 0
+    # the named graphs only: the default graph is their merge, which a store makes on loading
+    # (the in-browser editor does), and written out it would double the file
+    named, triples = scratch / "graph.nq", scratch / "triples.nt"
+
+    def write_named() -> tuple[Spans, str]:
+        """The N-Quads file (and, for the saved queries, the triples as N-Triples): where each
+        note's graph went in it, and its digest."""
+        scratch.mkdir(parents=True, exist_ok=True)
+        fresh = scratch / "graph.nq.new"  # the last build's file is read meanwhile
+        with fresh.open("wb") as f, _opened(triples if queries else None) as triples_out:
+            quads_out = Digesting(f)
+            known = kept.text if kept is not None else None
+            written = write_nquads(graphs, quads_out, triples_out, known, last.text if last else None)
+        os.replace(fresh, named)
+        return written, quads_out.digest()
+
+    # the command line writes the N-Quads of a large wiki in a copy of this process, forked before
+    # the search index's threads start (no copy is made while another thread runs), and meanwhile
+    # goes on with the search index, the Turtle and the JSON-LD; serve's follow-up work, which a
+    # newer save may kill, writes it in turn
+    worth = kept is None and not pages_first and len(graphs) >= parallel.MIN_ITEMS
+    named_written = beside(write_named, jobs) if worth else write_named
+    if pages_made is not None:
+        pages_made(files)
 
     def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
-        out: dict[str, Path] = {}
+        merged_files: dict[str, Path] = {}
+        if named_written is not write_named:
+            with t.stage("graph files"):
+                merged_files = write_turtle_and_jsonld()
         with t.stage("graph files"):
-            # the named graphs only: the default graph is their merge, which a store makes on loading
-            # (the in-browser editor does), and written out it would double the file
-            named, triples = scratch / "graph.nq", scratch / "triples.nt"
-            scratch.mkdir(parents=True, exist_ok=True)
-            fresh = scratch / "graph.nq.new"  # the last build's file is read meanwhile
-            with fresh.open("wb") as f, _opened(triples if queries else None) as triples_out:
-                quads_out = Digesting(f)
-                known = kept.text if kept is not None else None
-                spans.update(write_nquads(graphs, quads_out, triples_out, known, last.text if last else None))
-            os.replace(fresh, named)
-            digests["data/graph.nq"] = quads_out.digest()
-            out["data/graph.nq"] = named
+            written, digests["data/graph.nq"] = named_written()
+            spans.update(written)
         if stop():
             return None
         if queries:
@@ -729,19 +744,25 @@ def render_files(
                     return None
                 data.query_results.update(_query_results(ds, site, queries))
         pages = site.query_pages()
-        with t.stage("graph files"):
-            ttl, jsonld = scratch / "graph.ttl", scratch / "graph.jsonld"
-            fresh_ttl, fresh_jsonld = scratch / "graph.ttl.new", scratch / "graph.jsonld.new"
-            with fresh_ttl.open("wb") as f, fresh_jsonld.open("wb") as g:
-                ttl_out, jsonld_out = Digesting(f), Digesting(g)
-                merged.update(write_merged(site.facts.out, measures.triples, ttl_out, jsonld_out, _last_files()))
-            os.replace(fresh_ttl, ttl)
-            os.replace(fresh_jsonld, jsonld)
-            if kept is not None:  # for the next follow-up work, which may run in another copy of this process
-                bundle.write(scratch / WRITTEN, code, ((_identity(ttl), _identity(jsonld)), merged, measured))
-            digests["data/graph.ttl"], digests["data/graph.jsonld"] = ttl_out.digest(), jsonld_out.digest()
-            out["data/graph.ttl"], out["data/graph.jsonld"] = ttl, jsonld
-        return pages, out
+        if not merged_files:
+            with t.stage("graph files"):
+                merged_files = write_turtle_and_jsonld()
+        return pages, {"data/graph.nq": named, **merged_files}
+
+    def write_turtle_and_jsonld() -> dict[str, Path]:
+        """The whole graph as Turtle and JSON-LD (:func:`sdwiki.export.write_merged`)."""
+        ttl, jsonld = scratch / "graph.ttl", scratch / "graph.jsonld"
+        scratch.mkdir(parents=True, exist_ok=True)
+        fresh_ttl, fresh_jsonld = scratch / "graph.ttl.new", scratch / "graph.jsonld.new"
+        with fresh_ttl.open("wb") as f, fresh_jsonld.open("wb") as g:
+            ttl_out, jsonld_out = Digesting(f), Digesting(g)
+            merged.update(write_merged(site.facts.out, measures.triples, ttl_out, jsonld_out, _last_files()))
+        os.replace(fresh_ttl, ttl)
+        os.replace(fresh_jsonld, jsonld)
+        if kept is not None:  # for the next follow-up work, which may run in another copy of this process
+            bundle.write(scratch / WRITTEN, code, ((_identity(ttl), _identity(jsonld)), merged, measured))
+        digests["data/graph.ttl"], digests["data/graph.jsonld"] = ttl_out.digest(), jsonld_out.digest()
+        return {"data/graph.ttl": ttl, "data/graph.jsonld": jsonld}
 
     def _last_files() -> LastFiles | None:
         """The last whole-graph Turtle and JSON-LD, if made from the same measures (and what

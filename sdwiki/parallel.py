@@ -6,10 +6,12 @@ work items (file paths, IRIs) and send back results. Where forking is unsafe (an
 running, as in ``serve``) or not worth it (little work), the same function runs in this
 process: results are identical either way.
 
-:func:`run_forked` runs one piece of work in a copy of this process that can be killed at any
-moment (``serve``'s follow-up work after a save). The copy runs only that function, with its
-collector and the parent's signal handlers off, and exits without returning to the caller's
-threads or event loop, so forking it from a threaded server is safe.
+:func:`beside` starts one piece of work in a copy of this process and lets this one go on
+meanwhile (the command line's N-Quads file). :func:`run_forked` runs one piece of work in a copy
+of this process that can be killed at any moment (``serve``'s follow-up work after a save). The
+copy runs only that function, with its collector and the parent's signal handlers off, and exits
+without returning to the caller's threads or event loop, so forking it from a threaded server is
+safe.
 
 Once such a copy is gone, :func:`own_pages` makes this process's memory its own again ahead of
 time (see there): otherwise the next save would pay for it, page by page.
@@ -23,6 +25,8 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -34,6 +38,8 @@ MIN_ITEMS = 400
 """Fewer items than this are not worth starting workers for (about a tenth of a second)."""
 pools = 0
 """How many times work was spread over forked workers in this process (tests read it)."""
+besides = 0
+"""How many times :func:`beside` started work in a copy of this process (tests read it)."""
 
 
 def default_jobs() -> int:
@@ -171,13 +177,14 @@ class ForkedError(Exception):
     """The work run by :func:`run_forked` failed (its message says how) or its process died."""
 
 
-def _child(fn: Callable[[], Any], conn: Any) -> None:
+def _child(fn: Callable[[], Any], conn: Any, background: bool = True) -> None:
     import gc
     import signal
 
     gc.disable()  # a short-lived copy of a large process: a full collection would copy its every page
-    with contextlib.suppress(OSError):  # work in the background: the next save comes first
-        os.nice(10)
+    if background:
+        with contextlib.suppress(OSError):  # work in the background: the next save comes first
+            os.nice(10)
     with contextlib.suppress(ValueError):  # the parent's signal handlers and event loop are not ours
         signal.set_wakeup_fd(-1)
         for number in (signal.SIGINT, signal.SIGTERM):
@@ -206,10 +213,24 @@ def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.00
         return None
     if "fork" not in multiprocessing.get_all_start_methods():
         return fn()
+    process, receive = _fork(fn, background=True)
+    try:
+        while not receive.poll(poll):  # a copy that dies unanswered closes the pipe: poll says yes
+            if stop():
+                return None
+        answer: R = _answer(process, receive)
+    finally:
+        _reap(process, receive)
+        own_pages()
+    return answer
+
+
+def _fork(fn: Callable[[], Any], background: bool) -> tuple[BaseProcess, Connection]:
+    """A copy of this process running ``fn`` (see :func:`_child`), and where its answer comes."""
     global _copies
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(fn, send), daemon=True)
+    process = context.Process(target=_child, args=(fn, send, background), daemon=True)
     with _lock:
         _copies += 1
     try:
@@ -217,27 +238,55 @@ def run_forked(fn: Callable[[], R], stop: Callable[[], bool], poll: float = 0.00
     except BaseException:
         with _lock:
             _copies -= 1
-        raise
-    send.close()
-    try:
-        while not receive.poll(poll):  # a copy that dies unanswered closes the pipe: poll says yes
-            if stop():
-                return None
-        try:
-            ok, result = receive.recv()
-        except EOFError:
-            process.join()
-            raise ForkedError(f"the work's process ended without an answer (exit code {process.exitcode})") from None
-    finally:
         receive.close()
-        if process.is_alive():
-            process.kill()
+        raise
+    finally:
+        send.close()
+    return process, receive
+
+
+def _answer(process: BaseProcess, receive: Connection) -> Any:
+    """The copy's answer (waited for), or :class:`ForkedError` if its work failed or it died."""
+    try:
+        ok, result = receive.recv()
+    except EOFError:
         process.join()
-        process.close()
-        with _lock:
-            _copies -= 1
-        own_pages()
+        raise ForkedError(f"the work's process ended without an answer (exit code {process.exitcode})") from None
     if not ok:
         raise ForkedError(result)
-    answer: R = result
+    return result
+
+
+def _reap(process: BaseProcess, receive: Connection) -> None:
+    """The copy gone (killed if it still runs), and counted out."""
+    global _copies
+    receive.close()
+    if process.is_alive():
+        process.kill()
+    process.join()
+    process.close()
+    with _lock:
+        _copies -= 1
+
+
+def beside(fn: Callable[[], R], jobs: int) -> Callable[[], R]:
+    """Start ``fn()`` in a forked copy of this process and return what waits for its answer, so
+    that this process goes on with other work meanwhile. The copy sees memory as it was at the
+    fork; what it changes stays there, and only its answer (pickled) comes back. Where a copy
+    cannot help or is not safe (one job, another thread running, no fork), ``fn`` itself is
+    returned: it runs here when its answer is asked for. Ask for the answer once.
+    """
+    if jobs <= 1 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return fn
+    global besides
+    process, receive = _fork(fn, background=False)
+    besides += 1
+
+    def answer() -> R:
+        try:
+            done: R = _answer(process, receive)
+        finally:
+            _reap(process, receive)
+        return done
+
     return answer

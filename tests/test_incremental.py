@@ -125,10 +125,11 @@ def test_parallel_and_cached_builds_equal_a_clean_single_process_build(
     vault = generate(tmp_path / "vault", 160, seed=5)
     single = tmp_path / "single"
     SiteBuilder(search=False, jobs=1)(vault.content, single, Settings())
-    before = parallel.pools
+    before, besides = parallel.pools, parallel.besides
     forked = tmp_path / "forked"
     SiteBuilder(search=False, jobs=2)(vault.content, forked, Settings())
     assert parallel.pools >= before + 2  # notes read and pages rendered in worker processes
+    assert parallel.besides == besides + 1  # the N-Quads file written in a copy
     expected = _files(single)
     assert len(expected) > 600 and _files(forked) == expected
     # a second builder: every note from the cache, in workers; then an edit undone, in one process

@@ -1,5 +1,6 @@
-"""Work in forked processes: :func:`sdwiki.parallel.run_forked` (``serve``'s follow-up work), and
-:func:`sdwiki.parallel.own_pages` once it is done."""
+"""Work in forked processes: :func:`sdwiki.parallel.run_forked` (``serve``'s follow-up work),
+:func:`sdwiki.parallel.own_pages` once it is done, and :func:`sdwiki.parallel.beside` (work
+done in a copy while this process goes on)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import os
 import platform
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from sdwiki import parallel
-from sdwiki.parallel import ForkedError, run_forked
+from sdwiki.parallel import ForkedError, beside, run_forked
 
 STATE = {"touched": False}
 
@@ -126,3 +128,67 @@ def test_memory_is_not_made_writable_while_a_copy_still_shares_it(tmp_path: Path
 
     assert run_forked(work, stop) is None
     assert seen == [0]
+
+
+@pytest.fixture
+def one_thread() -> None:
+    """No thread but this one (an earlier test's :func:`own_pages` may still be at work)."""
+    deadline = time.monotonic() + 30
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == 1
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_work_beside_runs_in_a_copy_while_this_process_goes_on(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+
+    def work() -> tuple[int, bool]:
+        STATE["touched"] = True
+        started.write_text("yes")
+        time.sleep(0.3)
+        return os.getpid(), STATE["touched"]
+
+    before = parallel.besides
+    answer = beside(work, 2)
+    assert parallel.besides == before + 1
+    deadline = time.monotonic() + 10
+    while not started.exists() and time.monotonic() < deadline:  # this process is free meanwhile
+        time.sleep(0.01)
+    assert started.exists()
+    pid, touched = answer()
+    assert pid != os.getpid() and touched
+    assert STATE["touched"] is False
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_work_beside_runs_here_with_one_job_or_beside_another_thread() -> None:
+    def work() -> int:
+        return os.getpid()
+
+    assert beside(work, 1) is work
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert beside(work, 2) is work  # a fork beside another thread is not safe
+    finally:
+        stop.set()
+        thread.join()
+    assert beside(work, 2)() != os.getpid()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_failure_beside_is_raised_when_the_answer_is_asked_for() -> None:
+    def work() -> None:
+        raise ValueError("no room")
+
+    answer = beside(work, 2)
+    with pytest.raises(ForkedError, match="ValueError: no room"):
+        answer()
+
+    def dies() -> None:
+        os._exit(4)
+
+    with pytest.raises(ForkedError, match="exit code 4"):
+        beside(dies, 2)()
