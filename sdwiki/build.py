@@ -719,7 +719,7 @@ def render_files(
     # the search index's threads start (no copy is made while another thread runs), and meanwhile
     # goes on with the search index, the Turtle and the JSON-LD; serve's follow-up work, which a
     # newer save may kill, writes it in turn
-    worth = kept is None and not pages_first and len(graphs) >= parallel.MIN_ITEMS
+    worth = kept is None and not pages_first and len(project.note_graphs) >= parallel.MIN_ITEMS
     named_written = beside(write_named, jobs) if worth else write_named
     if pages_made is not None:
         pages_made(files)
