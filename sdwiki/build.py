@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from sdwiki import bundle, parallel, stamp
 from sdwiki import search as site_search
-from sdwiki.parallel import beside, default_jobs, fork_map
+from sdwiki.parallel import ForkedError, beside, default_jobs, fork_map
 from sdwiki.resources import templates_dir
 from sdwiki.settings import Settings
 from sdwiki.timings import Timings
@@ -361,7 +361,7 @@ class SiteBuilder:
             return ()
         output, made, keep = later
         if forked and stop is not None:
-            from sdwiki.parallel import ForkedError, run_forked
+            from sdwiki.parallel import run_forked  # looked up when called (tests put their own in)
 
             try:
                 done = run_forked(partial(self._write_later, output, made, keep, lambda: False), stop)
@@ -690,10 +690,6 @@ def render_files(
             site.version = code
     files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
     graphs = [*project.ordered_graphs(), measures]
-    if kept is not None:  # here, not in the work left for later: that may run in a copy of this process
-        with t.stage("graph files"):
-            keep_text(graphs, kept.text)
-
     spans: Spans = {}
     merged: MergedSpans = {}
     digests: dict[str, str] = {}
@@ -723,6 +719,9 @@ def render_files(
     named_written = beside(write_named, jobs) if worth else write_named
     if pages_made is not None:
         pages_made(files)
+    if kept is not None:  # here, not in the work left for later: that may run in a copy of this process
+        with t.stage("graph files"):
+            keep_text(graphs, kept.text)
 
     def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
         merged_files: dict[str, Path] = {}
@@ -730,7 +729,10 @@ def render_files(
             with t.stage("graph files"):
                 merged_files = write_turtle_and_jsonld()
         with t.stage("graph files"):
-            written, digests["data/graph.nq"] = named_written()
+            try:
+                written, digests["data/graph.nq"] = named_written()
+            except ForkedError as exc:  # written in a copy, which failed (here it would raise as it did there)
+                raise BuildError(f"the whole-graph files could not be made: {exc}") from exc
             spans.update(written)
         if stop():
             return None
