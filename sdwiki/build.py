@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from sdwiki import bundle, parallel, stamp
+from sdwiki import bundle, stamp
 from sdwiki import search as site_search
 from sdwiki.parallel import ForkedError, beside, default_jobs, fork_map
 from sdwiki.resources import templates_dir
@@ -698,11 +698,11 @@ def render_files(
     # the named graphs only: the default graph is their merge, which a store makes on loading
     # (the in-browser editor does), and written out it would double the file
     named, triples = scratch / "graph.nq", scratch / "triples.nt"
+    scratch.mkdir(parents=True, exist_ok=True)
 
     def write_named() -> tuple[Spans, str]:
         """The N-Quads file (and, for the saved queries, the triples as N-Triples): where each
         note's graph went in it, and its digest."""
-        scratch.mkdir(parents=True, exist_ok=True)
         fresh = scratch / "graph.nq.new"  # the last build's file is read meanwhile
         with fresh.open("wb") as f, _opened(triples if queries else None) as triples_out:
             quads_out = Digesting(f)
@@ -715,8 +715,9 @@ def render_files(
     # the search index's threads start (no copy is made while another thread runs), and meanwhile
     # goes on with the search index, the Turtle and the JSON-LD; serve's follow-up work, which a
     # newer save may kill, writes it in turn
-    worth = kept is None and not pages_first and len(project.note_graphs) >= parallel.MIN_ITEMS
-    named_written = beside(write_named, jobs) if worth else write_named
+    in_copy = kept is None and not pages_first
+    named_written = beside(write_named, jobs, len(project.note_graphs)) if in_copy else write_named
+    merged_first = named_written is not write_named  # written here while the copy writes the N-Quads
     if pages_made is not None:
         pages_made(files)
     if kept is not None:  # here, not in the work left for later: that may run in a copy of this process
@@ -725,7 +726,7 @@ def render_files(
 
     def whole_graph(stop: Callable[[], bool] = lambda: False) -> WholeGraph | None:
         merged_files: dict[str, Path] = {}
-        if named_written is not write_named:
+        if merged_first:
             with t.stage("graph files"):
                 merged_files = write_turtle_and_jsonld()
         with t.stage("graph files"):
@@ -746,7 +747,7 @@ def render_files(
                     return None
                 data.query_results.update(_query_results(ds, site, queries))
         pages = site.query_pages()
-        if not merged_files:
+        if not merged_first:
             with t.stage("graph files"):
                 merged_files = write_turtle_and_jsonld()
         return pages, {"data/graph.nq": named, **merged_files}
@@ -754,7 +755,6 @@ def render_files(
     def write_turtle_and_jsonld() -> dict[str, Path]:
         """The whole graph as Turtle and JSON-LD (:func:`sdwiki.export.write_merged`)."""
         ttl, jsonld = scratch / "graph.ttl", scratch / "graph.jsonld"
-        scratch.mkdir(parents=True, exist_ok=True)
         fresh_ttl, fresh_jsonld = scratch / "graph.ttl.new", scratch / "graph.jsonld.new"
         with fresh_ttl.open("wb") as f, fresh_jsonld.open("wb") as g:
             ttl_out, jsonld_out = Digesting(f), Digesting(g)

@@ -174,10 +174,11 @@ def _present_runs(entries: bytes) -> list[tuple[int, int]]:
 
 
 class ForkedError(Exception):
-    """The work run by :func:`run_forked` failed (its message says how) or its process died."""
+    """The work run by :func:`run_forked` or :func:`beside` failed (its message says how) or its
+    process died."""
 
 
-def _child(fn: Callable[[], Any], conn: Any, background: bool = True) -> None:
+def _child(fn: Callable[[], Any], conn: Any, background: bool) -> None:
     import gc
     import signal
 
@@ -269,14 +270,20 @@ def _reap(process: BaseProcess, receive: Connection) -> None:
         _copies -= 1
 
 
-def beside(fn: Callable[[], R], jobs: int) -> Callable[[], R]:
+def beside(fn: Callable[[], R], jobs: int, items: int) -> Callable[[], R]:
     """Start ``fn()`` in a forked copy of this process and return what waits for its answer, so
     that this process goes on with other work meanwhile. The copy sees memory as it was at the
     fork; what it changes stays there, and only its answer (pickled) comes back. Where a copy
-    cannot help or is not safe (one job, another thread running, no fork), ``fn`` itself is
-    returned: it runs here when its answer is asked for. Ask for the answer once.
+    cannot help or is not safe (one job, fewer than :data:`MIN_ITEMS` ``items`` of work, another
+    thread running, no fork), ``fn`` itself is returned: it runs here when its answer is asked
+    for. Ask for the answer once.
     """
-    if jobs <= 1 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if (
+        jobs <= 1
+        or items < MIN_ITEMS
+        or threading.active_count() > 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
         return fn
     global besides
     process, receive = _fork(fn, background=False)

@@ -150,7 +150,7 @@ def test_work_beside_runs_in_a_copy_while_this_process_goes_on(tmp_path: Path) -
         return os.getpid(), STATE["touched"]
 
     before = parallel.besides
-    answer = beside(work, 2)
+    answer = beside(work, 2, parallel.MIN_ITEMS)
     assert parallel.besides == before + 1
     deadline = time.monotonic() + 10
     while not started.exists() and time.monotonic() < deadline:  # this process is free meanwhile
@@ -162,20 +162,21 @@ def test_work_beside_runs_in_a_copy_while_this_process_goes_on(tmp_path: Path) -
 
 
 @pytest.mark.usefixtures("one_thread")
-def test_work_beside_runs_here_with_one_job_or_beside_another_thread() -> None:
+def test_work_beside_runs_here_with_one_job_little_work_or_beside_another_thread() -> None:
     def work() -> int:
         return os.getpid()
 
-    assert beside(work, 1) is work
+    assert beside(work, 1, parallel.MIN_ITEMS) is work
+    assert beside(work, 2, parallel.MIN_ITEMS - 1) is work  # too little work for a copy
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert beside(work, 2) is work  # a fork beside another thread is not safe
+        assert beside(work, 2, parallel.MIN_ITEMS) is work  # a fork beside another thread is not safe
     finally:
         stop.set()
         thread.join()
-    assert beside(work, 2)() != os.getpid()
+    assert beside(work, 2, parallel.MIN_ITEMS)() != os.getpid()
 
 
 @pytest.mark.usefixtures("one_thread")
@@ -183,7 +184,7 @@ def test_a_failure_beside_is_raised_when_the_answer_is_asked_for() -> None:
     def work() -> None:
         raise ValueError("no room")
 
-    answer = beside(work, 2)
+    answer = beside(work, 2, parallel.MIN_ITEMS)
     with pytest.raises(ForkedError, match="ValueError: no room"):
         answer()
 
@@ -191,4 +192,4 @@ def test_a_failure_beside_is_raised_when_the_answer_is_asked_for() -> None:
         os._exit(4)
 
     with pytest.raises(ForkedError, match="exit code 4"):
-        beside(dies, 2)()
+        beside(dies, 2, parallel.MIN_ITEMS)()
