@@ -30,6 +30,7 @@ from sdwiki.write import (
     Written,
     check_output,
     discard_unfinished,
+    put_ahead,
     scan,
     update_site,
     write_site,
@@ -213,6 +214,12 @@ class SiteBuilder:
         and its graphs, as objects (an unchanged note keeps the bundle's graph object)."""
         self.carried = 0
         """Entity pages of the last build whose context was carried over without being worked out."""
+        self.ahead: Callable[[tuple[str, ...]], None] | None = None
+        """Told, on a save in place with ``pages_first``, the files of the saved notes' pages as
+        soon as they are on disk, while the rest of the save is made (``serve``: open pages showing
+        them reload at once)."""
+        self._only: set[RelPath] | None = None
+        """The notes the build in progress was told were saved, when it looks at those alone."""
 
     def __call__(self, content: Path, output: Path, settings: Settings, saved: Collection[Path] | None = None) -> str:
         """Build. ``saved``: the files saved since the last build, as a watcher of the content folder
@@ -252,6 +259,10 @@ class SiteBuilder:
         else:
             previous = Previous(output, stamp.read_keys(cache), trusted=private)
         pages_first = self.pages_first and self.in_place and not index
+        ahead: list[str] = []
+        first = None
+        if kept is not None and kept.written is not None and pages_first and self._only:
+            first = (self._only, partial(self._put_ahead, output, kept.written, ahead))
         memo = None
         if self._kept is None:  # no builder memory: the analysis the last build left in the cache
             from sdwiki.analytics import read_memo
@@ -276,6 +287,7 @@ class SiteBuilder:
                 memo,
                 partial(search.start, previous=output, digests=previous.manifest) if search is not None else None,
                 before,
+                first,
             )
             files, copies = made.files, made.copies
             self.kept = sum(data is None for data in files.values())
@@ -337,7 +349,7 @@ class SiteBuilder:
         self.project = project
         self.measures = made.measures
         self.carried = made.carried
-        self.changed = report.changed
+        self.changed = (*ahead, *report.changed) if report.changed is not None else None
         if made.later is not None:
             self._later = (output, made, keep)
         return _report("built", counts, report.written, time.perf_counter() - start)
@@ -408,6 +420,16 @@ class SiteBuilder:
             raise BuildError(f"{output}: cannot write the site: {exc}") from exc
         return report.changed or (), Written(report.manifest, at) if report.manifest is not None else None
 
+    def _put_ahead(self, output: Path, written: Written, ahead: list[str], files: dict[str, bytes]) -> None:
+        """Put the saved notes' files on disk ahead of the rest (see :attr:`ahead`)."""
+        try:
+            shown = put_ahead(output, files, written)
+        except OSError as exc:
+            raise BuildError(f"{output}: cannot write the site: {exc}") from exc
+        ahead.extend(shown)
+        if shown and self.ahead is not None:
+            self.ahead(shown)
+
     def _search(self, search: site_search.SearchIndex, folder: Path) -> None:
         with self.timings.stage("search index"):
             search.place(folder)
@@ -424,6 +446,7 @@ class SiteBuilder:
         with self.timings.stage("read"):
             listing, self._listing = self._listing, None
             only = _saved_notes(content, saved, listing[1]) if listing is not None and saved else None
+            self._only = only
             if listing is not None and only is not None:
                 paths, attachments, problems = listing[0]
             else:
@@ -641,6 +664,7 @@ def render_files(
     memo: AnalysisMemo | None = None,
     pages_made: Callable[[Mapping[str, bytes | None]], None] | None = None,
     last: LastBuild | None = None,
+    first: tuple[Collection[RelPath], Callable[[dict[str, bytes]], None]] | None = None,
 ) -> Rendering:
     """Every file of the site (see :class:`Rendering`). ``code`` (:func:`sdwiki.stamp.code_digest`)
     is part of every page's key; ``kept`` is what ``serve``'s builder keeps between builds. With
@@ -648,7 +672,8 @@ def render_files(
     :attr:`Rendering.later` when the ``previous`` site has them. The whole-graph files are
     written into ``scratch`` and copied from there. ``pages_made`` is given the files as soon as
     the pages are made (the search index starts from them while the rest is made). ``last``: without
-    ``kept``, what the last build left (see :meth:`SiteBuilder._last_build`)."""
+    ``kept``, what the last build left (see :meth:`SiteBuilder._last_build`). ``first``: the notes
+    whose pages are made before any other, and what is given those files (see :attr:`Site.first`)."""
     from sdwiki.analytics import analyse
     from sdwiki.export import LastFiles, write_merged
     from sdwiki.facts import LiveIndex
@@ -688,6 +713,7 @@ def render_files(
             site.reuse = previous.reuser()
             site.reuse_page = previous.page_reuser()
             site.version = code
+    site.first = first
     files = site.build(t, jobs)  # the saved queries' pages are left as None: their tables come below
     graphs = [*project.ordered_graphs(), measures]
     spans: Spans = {}

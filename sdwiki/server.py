@@ -205,8 +205,14 @@ class LiveSite:
         """Files changed since the rebuild in progress started (read from its thread too)."""
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ahead: set[str] = set()
+        """The pages the rebuild in progress announced ahead of the rest (see :meth:`_shown_ahead`)."""
+        if isinstance(builder, SiteBuilder):
+            builder.ahead = self._shown_ahead
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -261,6 +267,7 @@ class LiveSite:
         """
         async with self._lock:
             gc.disable()  # see set_aside_memory: no collection pauses the rebuild before pages reload
+            self._ahead = set()
             try:
                 problems, project, written = await asyncio.to_thread(self._rebuild, tuple(changed))
                 graphs = project.ordered_graphs() if project is not None else None
@@ -271,7 +278,11 @@ class LiveSite:
                 if measures is None and graphs is not None and self.endpoint is not None:
                     await self.endpoint.load(graphs, text)  # the notes' graphs first; the measures follow
                 self.rebuilds += 1
-                self._announce(tuple(problems), pages_changed(written))  # pages reload while the rest is made
+                pages = pages_changed(written)
+                if pages is not None and tuple(problems) == self.problems and self._ahead:
+                    pages -= self._ahead  # told already: the saved notes' pages
+                if pages or not self._ahead or tuple(problems) != self.problems:
+                    self._announce(tuple(problems), pages)  # pages reload while the rest is made
             finally:
                 gc.enable()
             # what follows from the whole graph is made in a copy of this process: a note saved
@@ -301,6 +312,18 @@ class LiveSite:
                     measures = await asyncio.to_thread(_analytics, project)
                 if measures is not None:
                     await self.endpoint.load([*graphs, measures], text, stop=self._outdated)
+
+    def _shown_ahead(self, files: tuple[str, ...]) -> None:
+        """Told by the builder, from the rebuild's thread, that the saved notes' pages are on disk
+        while it makes the rest: open pages showing them reload now."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._announce_ahead, files)
+
+    def _announce_ahead(self, files: tuple[str, ...]) -> None:
+        pages = pages_changed(files)
+        if pages:
+            self._ahead |= pages
+            self._announce(self.problems, pages)
 
     def _announce(self, problems: tuple[str, ...], pages: frozenset[str] | None = None) -> None:
         """A new generation of the site: open pages showing one of ``pages`` reload (all of them

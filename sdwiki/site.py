@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache, partial
 from pathlib import Path, PurePosixPath
@@ -151,6 +151,9 @@ class Site:
         """sdwiki's code, templates and ontology, as part of every key."""
         self.keys: dict[str, str] = {}
         """The key of every entity page and data file of this build."""
+        self.first: tuple[Collection[RelPath], Callable[[dict[str, bytes]], None]] | None = None
+        """Notes whose pages are made before any other, and what is given those of their files
+        that were made anew, at once (see :meth:`_first`)."""
         self._nt: dict[Any, str] = {}
         registry = self.project.registry
         self.note_page: dict[RelPath, str] = self._derived("note_page", registry, partial(_note_pages, registry))
@@ -232,6 +235,7 @@ class Site:
                     self._change, changed = self.changes
                 self._known = self.memo.unchanged(changed, epoch, self.owner_page)
             made: dict[str, Made] = {}
+            items = self._first(items, out, made)
             items = self._carry(items, out, made)
             # pages carried over cost little each: workers would take longer to start than to help
             jobs = 1 if len(self._known) > len(items) // 2 else jobs
@@ -355,6 +359,35 @@ class Site:
                 out[names[1]] = Rendered(data_key, jsonld)
         looked_up = essential(reads) if reads is not None and (ctx is not None or known is None) else None
         return out, Made(context_key, data_key, looked_up, body_key, key)
+
+    def _first(
+        self, items: list[tuple[URIRef, str]], out: dict[str, bytes | None], made: dict[str, Made]
+    ) -> list[tuple[URIRef, str]]:
+        """Make the pages of the notes in :attr:`first` before any other, and hand the files that
+        changed to its callback (``serve``: the saved note's page is shown while the rest is made);
+        the items left to make."""
+        if self.first is None:
+            return items
+        notes, show = self.first
+        pages = {page for path in notes if (page := self.note_page.get(path)) is not None}
+        if not pages:
+            return items
+        left: list[tuple[URIRef, str]] = []
+        shown: dict[str, bytes] = {}
+        for item in items:
+            if item[1] not in pages:
+                left.append(item)
+                continue
+            files, m = self.entity_files(item)
+            made[item[1]] = m
+            for path, rendered in files.items():
+                self.keys[path] = rendered.key
+                out[path] = rendered.data
+                if rendered.data is not None:
+                    shown[path] = rendered.data
+        if shown:
+            show(shown)
+        return left
 
     def _carry(
         self, items: list[tuple[URIRef, str]], out: dict[str, bytes | None], made: dict[str, Made]

@@ -369,6 +369,27 @@ def update_site(
     return WriteReport(len(manifest), written, tuple(changed), manifest=manifest)
 
 
+def put_ahead(output: Path, files: Mapping[str, bytes], written: Written) -> tuple[str, ...]:
+    """Replace these files of a site in place, each atomically, ahead of the update they belong
+    to (``serve``: a saved note's page, shown while the rest of the site is made); the files whose
+    bytes changed. ``written`` is the site's manifest as kept in memory, and is brought up to date,
+    so that the update that follows finds these files as it would write them and leaves them be."""
+    output = output.absolute()
+    changed: list[str] = []
+    for rel, data in files.items():
+        digest = digest_of(data)
+        if written.manifest.get(rel) == digest:
+            continue
+        target = output / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temporary(target)
+        _put(data, tmp)
+        os.replace(tmp, target)
+        written.manifest[rel] = digest
+        changed.append(rel)
+    return tuple(changed)
+
+
 def discard_unfinished(output: Path, files: Iterable[str]) -> None:
     """Remove what :func:`update_site` leaves when it is killed while writing ``files`` into
     ``output``: their temporary files, and the manifest's. (A file it had already replaced is

@@ -242,6 +242,39 @@ def _saved_with_work_left(tmp_path: Path) -> tuple[Path, Path, SiteBuilder, dict
     return content, site, builder, _files(site)
 
 
+def test_a_saved_notes_page_is_on_disk_before_the_rest_of_the_save(tmp_path: Path) -> None:
+    """``serve`` saves in place, pages first: the saved note's page is written as soon as it is
+    made, the builder says so while the rest of the save is made, and the rest leaves that file
+    as it is; the site ends as a clean build makes it."""
+    from sdwiki import write
+
+    content, site = _vault(tmp_path)
+    builder = SiteBuilder(search=False, in_place=True, pages_first=True)
+    builder(content, site, Settings())
+    page, index = site / "concept" / "restraint" / "index.html", site / "index.html"
+    seen: list[tuple[tuple[str, ...], bytes, int]] = []
+    builder.ahead = lambda files: seen.append((files, page.read_bytes(), page.stat().st_ino))
+    note = content / "concepts" / "Restraint.md"
+    note.write_text(note.read_text("utf-8").replace("Choosing not", "Electing not"), "utf-8")
+    builder(content, site, Settings(), saved=[note])
+    assert len(seen) == 1
+    files, shown, inode = seen[0]
+    assert "concept/restraint/index.html" in files  # the page and its data files, nothing else
+    assert all(f.startswith(("concept/restraint/", "data/concept/restraint.")) for f in files), files
+    assert b"Electing not" in shown  # on disk when the builder said so
+    assert page.read_bytes() == shown and page.stat().st_ino == inode  # not written again by the rest
+    assert builder.changed is not None and "concept/restraint/index.html" in builder.changed
+    assert builder.finish() is not None
+    clean = tmp_path / "clean"
+    SiteBuilder(search=False)(content, clean, Settings())
+    assert {p: d for p, d in _files(site).items() if p != write.MANIFEST} == {
+        p: d for p, d in _files(clean).items() if p != write.MANIFEST
+    }
+    builder.ahead = lambda files: seen.append((files, b"", 0))
+    builder(content, site, Settings())  # not told what was saved: nothing goes ahead
+    assert len(seen) == 1 and index.is_file()
+
+
 def test_work_left_for_later_can_stop_unwritten_and_run_again(tmp_path: Path) -> None:
     """``serve`` shows pages first and leaves the whole-graph files for later; a save made while
     they are being made stops that work between steps. Stopped, it writes nothing and stays to do."""
