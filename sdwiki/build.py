@@ -699,7 +699,7 @@ def render_files(
         if kept is not None:
             kept.pages = kept.pages or PageMemo()
             live = kept.index = kept.index or LiveIndex()
-            live.update(project.note_graphs, record=True)
+            live.update(project.note_graphs, record=True, since=project.graphs_since)
             if kept.unwritten is not None and live.change is not None:
                 kept.unwritten |= live.change.subjects
             else:

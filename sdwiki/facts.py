@@ -142,6 +142,8 @@ class LiveIndex:
     def __init__(self) -> None:
         self.facts: Facts | None = None
         self.graphs: dict[RelPath, NoteGraph] = {}
+        self._given: Mapping[RelPath, NoteGraph] | None = None
+        """The mapping the last update was given (:attr:`graphs` is a copy of it)."""
         self._stated_in: dict[URIRef, set[RelPath]] = defaultdict(set)
         """Which note graphs state something about a resource (it is their subject)."""
         self._pointed_in: dict[URIRef, set[RelPath]] = defaultdict(set)
@@ -167,12 +169,26 @@ class LiveIndex:
         change = self.since(made[0]) if made is not None else None
         return (change, made[1]) if change is not None and made is not None else None
 
-    def update(self, graphs: Mapping[RelPath, NoteGraph], record: bool = False) -> Facts:
-        """The index of ``graphs`` (taken in path order, as :func:`index` takes them)."""
+    def update(
+        self,
+        graphs: Mapping[RelPath, NoteGraph],
+        record: bool = False,
+        since: tuple[Mapping[RelPath, NoteGraph], frozenset[RelPath]] | None = None,
+    ) -> Facts:
+        """The index of ``graphs`` (taken in path order, as :func:`index` takes them). ``since``: a
+        mapping of graphs and the only paths where ``graphs`` may differ from it (see
+        :attr:`sdwiki.pipeline.Project.graphs_since`); when that is the mapping the last update was
+        given, only those paths are compared."""
         self.generation += 1
         if self.facts is None:
+            self._given = graphs
             return self._start(graphs, record)
-        paths = frozenset(p for p in self.graphs.keys() | graphs.keys() if self.graphs.get(p) is not graphs.get(p))
+        if since is not None and since[0] is self._given:
+            candidates: Iterable[RelPath] = since[1]
+        else:
+            candidates = self.graphs.keys() | graphs.keys()
+        paths = frozenset(p for p in candidates if self.graphs.get(p) is not graphs.get(p))
+        self._given = graphs
         change = Change(paths, set(), set())
         gone: list[int] = []  # the graphs replaced: their grouping is dropped once the update is done
         for path in paths:

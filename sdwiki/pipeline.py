@@ -18,9 +18,8 @@ from sdwiki.graph import Engine, build_dataset
 from sdwiki.notes import Note, discover, read_note
 from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
-from sdwiki.records import replaced
 from sdwiki.registry import DEFAULT_BASE, Registry, RegistryMemo, build_registry
-from sdwiki.resolve import Corpus, Index, Linking, build_corpus
+from sdwiki.resolve import Corpus, Index, Linking, Resolved, build_corpus
 from sdwiki.types import RelPath
 
 
@@ -38,6 +37,11 @@ class Project:
     attachments: tuple[RelPath, ...]
     diagnostics: tuple[Diagnostic, ...]
     """Every diagnostic of every stage, sorted."""
+    graphs_since: tuple[Mapping[RelPath, NoteGraph], frozenset[RelPath]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """The note graphs of the project this one was made after (by the same :class:`Extracted`),
+    and the only paths where a graph may be another object now (see :meth:`LiveIndex.update`)."""
 
     def dataset(self, engine: Engine = "oxigraph", extra: Sequence[NoteGraph] = ()) -> Dataset:
         """The graph as a queryable dataset (plus ``extra`` graphs, e.g. the analytics)."""
@@ -69,6 +73,7 @@ def analyse(
     corpus = build_corpus(notes, attachments, extracted.linking if extracted is not None else None)
     registry = build_registry(corpus, onto, base, extracted.registry if extracted is not None else None)
     graphs: dict[RelPath, NoteGraph]
+    since: tuple[Mapping[RelPath, NoteGraph], frozenset[RelPath]] | None = None
     if extracted is None:
         graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
     else:
@@ -83,9 +88,10 @@ def analyse(
         # under the same names, only a note that is another object, or whose links resolve to
         # other objects, can have another graph (a save: a few notes of thousands)
         other_notes = corpus.replaced_since(last[0]) if same and last is not None else None
-        other_links = replaced(last[1], corpus.resolved) if other_notes is not None and last is not None else None
+        other_links = corpus.links_replaced_since(last[1]) if other_notes is not None and last is not None else None
         if last is not None and other_notes is not None and other_links is not None:
             graphs, kept, paths = dict(last[2]), extracted.graphs, sorted({*other_notes, *other_links})
+            since = (last[2], frozenset(paths))
         else:
             graphs, kept = {}, {}
         for p in paths:
@@ -104,7 +110,7 @@ def analyse(
         *registry.diagnostics,
         *(d for g in graphs.values() for d in g.diagnostics),
     ]
-    return Project(root, corpus, registry, onto, graphs, tuple(attachments), tuple(sorted(set(diags))))
+    return Project(root, corpus, registry, onto, graphs, tuple(attachments), tuple(sorted(set(diags))), since)
 
 
 @dataclass
@@ -121,7 +127,7 @@ class Extracted:
     """What naming keeps (see :func:`sdwiki.registry.build_registry`)."""
     named: tuple[Index, Registry] | None = None
     """The index and registry :attr:`names` were worked out from."""
-    made: tuple[Mapping[RelPath, Note], Mapping[RelPath, object], dict[RelPath, NoteGraph]] | None = None
+    made: tuple[Mapping[RelPath, Note], Mapping[RelPath, tuple[Resolved, ...]], dict[RelPath, NoteGraph]] | None = None
     """The notes and resolved links the last graphs were made from (see :attr:`graphs`), and those graphs."""
 
 

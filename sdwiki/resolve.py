@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -186,6 +187,11 @@ class Corpus:
     since: tuple[Mapping[RelPath, Note], list[RelPath]] | None = field(default=None, compare=False, repr=False)
     """The notes of the corpus this one was made after, and the paths whose note is another
     object now (see :meth:`replaced_since`)."""
+    resolved_since: tuple[Mapping[RelPath, tuple[Resolved, ...]], list[RelPath]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """The resolved links of the corpus this one was made after, and the only paths where they
+    may be other objects now (see :meth:`links_replaced_since`)."""
 
     def replaced_since(self, last: Mapping[RelPath, Note]) -> list[RelPath] | None:
         """``replaced(last, self.notes)`` (see :func:`sdwiki.records.replaced`): without a look at
@@ -193,6 +199,13 @@ class Corpus:
         if self.since is not None and self.since[0] is last:
             return self.since[1]
         return replaced(last, self.notes)
+
+    def links_replaced_since(self, last: Mapping[RelPath, tuple[Resolved, ...]]) -> list[RelPath] | None:
+        """``replaced(last, self.resolved)``: without a look at every note's links when ``last``
+        holds the resolved links of the corpus this one was made after."""
+        if self.resolved_since is not None and self.resolved_since[0] is last:
+            return [p for p in self.resolved_since[1] if last[p] is not self.resolved[p]]
+        return replaced(last, self.resolved)
 
     def resolve_name(self, name: str) -> Note | None:
         """The note a name (title, alias, file name, path) refers to."""
@@ -208,7 +221,7 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
     """Index the notes and resolve every link (a pure function of its input). ``memo`` (kept by
     the caller between builds) makes only what an edit can change again: the links of the notes
     that changed, and of notes linking to a heading or block of one, while no name changes."""
-    ordered = sorted(notes, key=lambda n: n.path)
+    ordered = sorted(notes, key=attrgetter("path"))
     by_path = {n.path: n for n in ordered}
     before = memo.notes if memo is not None else None
     moved = replaced(before, by_path) if before is not None else None
@@ -294,7 +307,8 @@ def _regather(
     anchors: dict[RelPath, tuple[set[str], frozenset[str]]] = {}
     resolved = dict(found.corpus.resolved)
     touched: set[RelPath] = set()
-    for path in sorted(redo):
+    redone = sorted(redo)
+    for path in redone:
         note = by_path[path]
         touched |= _gather(found, path, links[path][1], False)
         out, problems = _resolve(note, index, by_path, anchors)
@@ -311,7 +325,8 @@ def _regather(
             backlinks.pop(target, None)
     diags.extend(d for _, _, problems in links.values() for d in problems)
     diags.extend(_embed_cycles(found.embeds))
-    found.corpus = Corpus(by_path, index, resolved, backlinks, tuple(sorted(set(diags))), since)
+    diagnostics = tuple(sorted(set(diags)))
+    found.corpus = Corpus(by_path, index, resolved, backlinks, diagnostics, since, (found.corpus.resolved, redone))
     return found
 
 

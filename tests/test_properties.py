@@ -15,8 +15,9 @@ from sdwiki.export import LastFiles, Spans, write_merged
 from sdwiki.extract import NoteGraph
 from sdwiki.facts import PROPERTIES, Change, Facts, LiveIndex, Read, index, presence
 from sdwiki.notes import Note, parse_note, read_note, tokens_of
+from sdwiki.records import replaced
 from sdwiki.render import fill, render_tokens, split_sections
-from sdwiki.resolve import Linking, build_corpus
+from sdwiki.resolve import Corpus, Linking, build_corpus
 from sdwiki.reuse import changed_reads, essential, graph_reads
 from sdwiki.terms import RDF
 from sdwiki.types import RelPath
@@ -215,6 +216,7 @@ def test_links_resolved_again_only_where_an_edit_reaches_equal_resolving_all(
     corpus resolved from scratch, whatever the notes renamed, re-titled, linked or re-headed."""
     memo = Linking()
     notes = {path: parse_note(RelPath(path), _note_text(*spec)) for path, spec in vault.items()}
+    last: Corpus | None = None
     for path, spec in [(None, None), *edits]:
         if path is not None:  # the other notes keep their objects, as the builder's memo does
             if spec is None:
@@ -226,6 +228,9 @@ def test_links_resolved_again_only_where_an_edit_reaches_equal_resolving_all(
         assert got.resolved == want.resolved
         assert got.backlinks == want.backlinks
         assert got.diagnostics == want.diagnostics
+        if last is not None:  # the notes whose links are other objects, found without a look at all
+            assert got.links_replaced_since(last.resolved) == replaced(last.resolved, got.resolved)
+        last = got
 
 
 _NODES = [URIRef(f"http://x/n{i}") for i in range(6)]
@@ -247,7 +252,7 @@ def test_the_live_index_equals_the_index_made_afresh(
     in the order a fresh index lists them (graphs in path order, triples in graph order). It is
     updated in place, keeping what it replaced: the lookups whose answers changed are found from
     the last build's index object as they would be from a copy of that index."""
-    live = LiveIndex()
+    live, told = LiveIndex(), LiveIndex()  # the second is told where graphs may differ, as a build tells it
     graphs: dict[RelPath, NoteGraph] = {}
     last: tuple[Facts, Facts] | None = None  # the live index's answer last time, and a fresh index then
     for version, same in zip(versions, keep, strict=False):
@@ -257,11 +262,19 @@ def test_the_live_index_equals_the_index_made_afresh(
             # an unchanged note keeps its graph object, as the builder's memo does
             kept = old is not None and same and list(old.triples) == triples
             now[RelPath(path)] = old if kept and old is not None else _graph(path, triples)
+        since = None
+        if now.keys() == graphs.keys():  # the paths whose graph is another object, and one that is not
+            other = {p for p in now if now[p] is not graphs[p]}
+            since = (graphs, frozenset({*other, *sorted(now.keys() - other)[:1]}))
         graphs = now
         got = live.update(graphs)
         want = index(graphs[p] for p in sorted(graphs))
         assert _ordered(got.out) == _ordered(want.out)
         assert _ordered(got.into) == _ordered(want.into)
+        hinted = told.update(graphs, since=since)
+        assert _ordered(hinted.out) == _ordered(want.out) and _ordered(hinted.into) == _ordered(want.into)
+        assert (told.change is None) == (live.change is None)
+        assert told.change is None or live.change is None or told.change.paths == live.change.paths
         if last is not None and live.change is not None:
             assert changed_reads(last[0], got, live.change) == changed_reads(last[1], want, live.change)
         last = (got, want)
