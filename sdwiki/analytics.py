@@ -33,7 +33,7 @@ from rdflib import Literal, URIRef
 from sdwiki.extract import NoteGraph, Triple
 from sdwiki.ontology import SD, Ontology
 from sdwiki.pipeline import Project
-from sdwiki.records import by_object, quick_pickle, replaced
+from sdwiki.records import by_object, quick_pickle
 from sdwiki.registry import key
 from sdwiki.terms import DCTERMS, RDF, RDFS, SKOS, XSD
 from sdwiki.types import RelPath
@@ -376,7 +376,7 @@ def network_key(project: Project, memo: AnalysisMemo) -> str:
     give the last key without a digest."""
     reg = project.registry
     last, seen, memo.graphs = memo.made_from, memo.graphs, project.note_graphs
-    if last is not None and last[0] is reg and seen is not None and _same_parts(memo, seen, project.note_graphs):
+    if last is not None and last[0] is reg and seen is not None and _same_parts(memo, seen, project):
         return last[2]
     memo.signatures = by_object(memo.signatures, project.ordered_graphs(), _signature)
     graphs: list[tuple[str, str]] = [(ng.path, signature) for ng, signature in memo.signatures.values()]
@@ -394,11 +394,12 @@ def network_key(project: Project, memo: AnalysisMemo) -> str:
     return key
 
 
-def _same_parts(memo: AnalysisMemo, seen: Mapping[RelPath, NoteGraph], now: Mapping[RelPath, NoteGraph]) -> bool:
-    """Whether the note graphs ``now`` play the same part in the network as those ``seen`` when
+def _same_parts(memo: AnalysisMemo, seen: Mapping[RelPath, NoteGraph], project: Project) -> bool:
+    """Whether the project's note graphs play the same part in the network as those ``seen`` when
     the last key was worked out: the same notes, and each graph that is another object with the
     same signature (kept in ``memo`` for it). Only the graphs that changed are looked at."""
-    changed = replaced(seen, now)
+    now = project.note_graphs
+    changed = project.graphs_replaced_since(seen)
     if changed is None:
         return False
     for path in changed:

@@ -18,6 +18,7 @@ from sdwiki.graph import Engine, build_dataset
 from sdwiki.notes import Note, discover, read_note
 from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
+from sdwiki.records import replaced
 from sdwiki.registry import DEFAULT_BASE, Registry, RegistryMemo, build_registry
 from sdwiki.resolve import Corpus, Index, Linking, Resolved, build_corpus
 from sdwiki.types import RelPath
@@ -46,6 +47,13 @@ class Project:
     def dataset(self, engine: Engine = "oxigraph", extra: Sequence[NoteGraph] = ()) -> Dataset:
         """The graph as a queryable dataset (plus ``extra`` graphs, e.g. the analytics)."""
         return build_dataset([*self.ordered_graphs(), *extra], engine)
+
+    def graphs_replaced_since(self, last: Mapping[RelPath, NoteGraph]) -> list[RelPath] | None:
+        """``replaced(last, self.note_graphs)`` (see :func:`sdwiki.records.replaced`): without a
+        look at every graph when ``last`` holds the graphs of the project this one was made after."""
+        if self.graphs_since is not None and self.graphs_since[0] is last:
+            return [p for p in sorted(self.graphs_since[1]) if last[p] is not self.note_graphs[p]]
+        return replaced(last, self.note_graphs)
 
     def ordered_graphs(self) -> list[NoteGraph]:
         return [self.note_graphs[p] for p in sorted(self.note_graphs)]

@@ -235,10 +235,11 @@ class Site:
                     self._change, changed = self.changes
                 self._known = self.memo.unchanged(changed, epoch, self.owner_page)
             made: dict[str, Made] = {}
-            items = self._first(items, out, made)
-            items = self._carry(items, out, made)
+            self._first(out, made)
             # pages carried over cost little each: workers would take longer to start than to help
+            left = [item for item in self._carry(items, out, made) if item[1] not in made]
             jobs = 1 if len(self._known) > len(items) // 2 else jobs
+            items = left
             for (_, page), (files, m) in zip(items, fork_map(self.entity_files, items, jobs), strict=True):
                 made[page] = m
                 for path, rendered in files.items():
@@ -360,34 +361,29 @@ class Site:
         looked_up = essential(reads) if reads is not None and (ctx is not None or known is None) else None
         return out, Made(context_key, data_key, looked_up, body_key, key)
 
-    def _first(
-        self, items: list[tuple[URIRef, str]], out: dict[str, bytes | None], made: dict[str, Made]
-    ) -> list[tuple[URIRef, str]]:
-        """Make the pages of the notes in :attr:`first` before any other, and hand the files that
-        changed to its callback (``serve``: the saved note's page is shown while the rest is made);
-        the items left to make."""
+    def _first(self, out: dict[str, bytes | None], made: dict[str, Made]) -> None:
+        """Make the pages of the notes in :attr:`first` before any other (they are in ``made``
+        then), and hand the files that changed to its callback (``serve``: the saved note's page is
+        shown while the rest is made)."""
         if self.first is None:
-            return items
+            return
         notes, show = self.first
-        pages = {page for path in notes if (page := self.note_page.get(path)) is not None}
-        if not pages:
-            return items
-        left: list[tuple[URIRef, str]] = []
+        note_iri, pages = self.project.registry.note_iri, self.entity_pages
         shown: dict[str, bytes] = {}
-        for item in items:
-            if item[1] not in pages:
-                left.append(item)
+        for path in sorted(notes):
+            iri = note_iri.get(path)
+            page = pages.get(iri) if iri is not None else None
+            if iri is None or page is None:
                 continue
-            files, m = self.entity_files(item)
-            made[item[1]] = m
-            for path, rendered in files.items():
-                self.keys[path] = rendered.key
-                out[path] = rendered.data
+            files, m = self.entity_files((iri, page))
+            made[page] = m
+            for name, rendered in files.items():
+                self.keys[name] = rendered.key
+                out[name] = rendered.data
                 if rendered.data is not None:
-                    shown[path] = rendered.data
+                    shown[name] = rendered.data
         if shown:
             show(shown)
-        return left
 
     def _carry(
         self, items: list[tuple[URIRef, str]], out: dict[str, bytes | None], made: dict[str, Made]

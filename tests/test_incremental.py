@@ -275,6 +275,38 @@ def test_a_saved_notes_page_is_on_disk_before_the_rest_of_the_save(tmp_path: Pat
     assert len(seen) == 1 and index.is_file()
 
 
+def test_each_stage_tells_the_next_which_notes_it_made_again(tmp_path: Path) -> None:
+    """Build after build with the same memory, the corpus says whose links it resolved again and
+    the project whose graphs it made again: what comparing every note would find, in every case
+    (a prose edit, a new link, a note added)."""
+    from sdwiki.records import replaced
+
+    content, _ = _vault(tmp_path)
+    extracted = pipeline.Extracted()
+    last = pipeline.analyse(*pipeline.read_notes(content), content, extracted=extracted)
+    note = content / "concepts" / "Restraint.md"
+    edits: list[tuple[str, str] | None] = [
+        ("Choosing not", "Electing not"),  # prose only
+        ("Electing not", "Electing not [[Anarchy]]"),  # a new link
+        None,  # a note added
+    ]
+    for change in edits:
+        if change is None:
+            (content / "concepts" / "Newcomer.md").write_text("# Newcomer\n\nSee [[Restraint]].\n", "utf-8")
+        else:
+            note.write_text(note.read_text("utf-8").replace(*change), "utf-8")
+        project = pipeline.analyse(*pipeline.read_notes(content), content, extracted=extracted)
+        found = replaced(last.note_graphs, project.note_graphs)
+        assert project.graphs_replaced_since(last.note_graphs) == found
+        assert project.corpus.links_replaced_since(last.corpus.resolved) == replaced(
+            last.corpus.resolved, project.corpus.resolved
+        )
+        told = project.graphs_since is not None and project.graphs_since[0] is last.note_graphs
+        assert told == (change is not None)  # a note added: every graph is compared
+        assert found is None or "concepts/Restraint.md" in found
+        last = project
+
+
 def test_work_left_for_later_can_stop_unwritten_and_run_again(tmp_path: Path) -> None:
     """``serve`` shows pages first and leaves the whole-graph files for later; a save made while
     they are being made stops that work between steps. Stopped, it writes nothing and stays to do."""
