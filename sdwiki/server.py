@@ -49,6 +49,9 @@ HEARTBEAT = 15.0
 QUIET = 2.0
 """Seconds without a save before the work that follows a rebuild (the whole-graph files, the
 endpoint's graph) starts: while an author saves again and again, the pages alone are made."""
+SWITCH = 0.0005
+"""Seconds the event loop waits for the interpreter's lock while a rebuild's thread holds it
+(Python's switch interval during rebuilds; 5 ms otherwise)."""
 MAX_PROBLEMS = 50
 
 _LIVE_JS = rb"""(() => {
@@ -268,6 +271,10 @@ class LiveSite:
         async with self._lock:
             gc.disable()  # see set_aside_memory: no collection pauses the rebuild before pages reload
             self._ahead = set()
+            # the event loop tells pages to reload, and serves them, while the rebuild's thread runs:
+            # it takes the interpreter's lock within SWITCH of asking, not the default 5 ms, each time
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, SWITCH))
             try:
                 problems, project, written = await asyncio.to_thread(self._rebuild, tuple(changed))
                 graphs = project.ordered_graphs() if project is not None else None
@@ -284,6 +291,7 @@ class LiveSite:
                 if pages or not self._ahead or tuple(problems) != self.problems:
                     self._announce(tuple(problems), pages)  # pages reload while the rest is made
             finally:
+                sys.setswitchinterval(interval)
                 gc.enable()
             # what follows from the whole graph is made in a copy of this process: a note saved
             # meanwhile stops it at once, and the next rebuild does it for both

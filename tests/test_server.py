@@ -544,6 +544,24 @@ def test_failing_builder_never_stops_the_server(content: Path, tmp_path: Path) -
         assert c.get("/").status_code == 404  # still answering after a failed rebuild
 
 
+def test_a_rebuild_lets_the_event_loop_in_quickly(content: Path, tmp_path: Path) -> None:
+    """While a rebuild's thread runs, the event loop (telling pages to reload, serving them) waits
+    at most ``SWITCH`` for the interpreter's lock; the usual interval comes back after."""
+    from sdwiki import server
+
+    seen: list[float] = []
+
+    def builder(content: Path, output: Path, settings: Settings) -> str:
+        seen.append(sys.getswitchinterval())
+        return fake_builder(content, output, settings)
+
+    before = sys.getswitchinterval()
+    with app_server(content, tmp_path / "built", Settings(), builder=builder, watch=False, workers=1) as url:
+        assert httpx.get(f"{url}/").status_code == 200
+    assert seen == [server.SWITCH] and before > server.SWITCH
+    assert sys.getswitchinterval() == before
+
+
 # -- sdwiki serve, with a real SPARQL client -------------------------------------------------
 
 
