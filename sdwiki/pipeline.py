@@ -84,6 +84,7 @@ def analyse(
     since: tuple[Mapping[RelPath, NoteGraph], frozenset[RelPath]] | None = None
     if extracted is None:
         graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
+        troubled = _troubled(graphs)
     else:
         # the same index and registry objects as last time name everything as they did
         same = extracted.named is not None and extracted.named[0] is corpus.index and extracted.named[1] is registry
@@ -109,14 +110,24 @@ def analyse(
             graph = known[1] if known is not None and known[0] == inputs else extract(n, corpus, registry, onto)
             graphs[p] = graph
             kept[p] = (inputs, graph)
+        if since is not None:  # the last graphs' problems, but where graphs were made again
+            troubled = dict(extracted.troubled)
+            for p in since[1]:
+                if graphs[p].diagnostics:
+                    troubled[p] = graphs[p].diagnostics
+                else:
+                    troubled.pop(p, None)
+        else:
+            troubled = _troubled(graphs)
         extracted.names = names
         extracted.graphs = kept
         extracted.made = (corpus.notes, corpus.resolved, graphs)
+        extracted.troubled = troubled
     diags = [
         *problems,
         *corpus.all_diagnostics(),
         *registry.diagnostics,
-        *(d for g in graphs.values() for d in g.diagnostics),
+        *(d for found in troubled.values() for d in found),
     ]
     return Project(root, corpus, registry, onto, graphs, tuple(attachments), tuple(sorted(set(diags))), since)
 
@@ -137,6 +148,13 @@ class Extracted:
     """The index and registry :attr:`names` were worked out from."""
     made: tuple[Mapping[RelPath, Note], Mapping[RelPath, tuple[Resolved, ...]], dict[RelPath, NoteGraph]] | None = None
     """The notes and resolved links the last graphs were made from (see :attr:`graphs`), and those graphs."""
+    troubled: dict[RelPath, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    """The problems of each of those graphs that has any (a save looks at these, not at every graph)."""
+
+
+def _troubled(graphs: Mapping[RelPath, NoteGraph]) -> dict[RelPath, tuple[Diagnostic, ...]]:
+    """The problems of each graph that has any."""
+    return {p: g.diagnostics for p, g in graphs.items() if g.diagnostics}
 
 
 def _naming(corpus: Corpus, registry: Registry) -> tuple[object, ...]:

@@ -173,6 +173,8 @@ class _Gathered:
     """The notes each note embeds, with the (last) link embedding each."""
     anchored: defaultdict[RelPath, set[RelPath]]
     """The notes linking to a heading or block of each note."""
+    troubled: dict[RelPath, list[Diagnostic]] = field(default_factory=dict)
+    """The problems of each note whose links have any (a save looks at these, not at every note)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +261,8 @@ def build_corpus(notes: Iterable[Note], attachments: Sequence[RelPath] = (), mem
         links[note.path] = (note, out, problems)
         resolved[note.path] = out
         diags.extend(problems)
+        if problems:
+            found.troubled[note.path] = problems
         _gather(found, note.path, out, True)
     diags.extend(_embed_cycles(found.embeds))
     backlinks = {p: tuple(sorted(s)) for p, s in found.back.items()}
@@ -314,6 +318,10 @@ def _regather(
         out, problems = _resolve(note, index, by_path, anchors)
         links[path] = (note, out, problems)
         resolved[path] = out
+        if problems:
+            found.troubled[path] = problems
+        else:
+            found.troubled.pop(path, None)
         touched |= _gather(found, path, out, True)
     backlinks = dict(found.corpus.backlinks)
     for target in touched:
@@ -323,7 +331,7 @@ def _regather(
         else:
             found.back.pop(target, None)
             backlinks.pop(target, None)
-    diags.extend(d for _, _, problems in links.values() for d in problems)
+    diags.extend(d for problems in found.troubled.values() for d in problems)
     diags.extend(_embed_cycles(found.embeds))
     diagnostics = tuple(sorted(set(diags)))
     found.corpus = Corpus(by_path, index, resolved, backlinks, diagnostics, since, (found.corpus.resolved, redone))

@@ -285,9 +285,12 @@ def test_each_stage_tells_the_next_which_notes_it_made_again(tmp_path: Path) -> 
     extracted = pipeline.Extracted()
     last = pipeline.analyse(*pipeline.read_notes(content), content, extracted=extracted)
     note = content / "concepts" / "Restraint.md"
+    odd = "Electing not [[Spiral]] [[Nowhere At All]].\n\n## Bogus Heading\n\nText.\n"
     edits: list[tuple[str, str] | None] = [
         ("Choosing not", "Electing not"),  # prose only
-        ("Electing not", "Electing not [[Anarchy]]"),  # a new link
+        ("Electing not", "Electing not [[Spiral]]"),  # a new link
+        ("Electing not [[Spiral]]", odd),  # a broken link and an unknown section: problems
+        (odd, "Electing not [[Spiral]]"),  # gone again
         None,  # a note added
     ]
     for change in edits:
@@ -301,6 +304,10 @@ def test_each_stage_tells_the_next_which_notes_it_made_again(tmp_path: Path) -> 
         assert project.corpus.links_replaced_since(last.corpus.resolved) == replaced(
             last.corpus.resolved, project.corpus.resolved
         )
+        fresh = pipeline.analyse(*pipeline.read_notes(content), content)
+        assert project.diagnostics == fresh.diagnostics  # the problems, kept where notes did not change
+        odd_now = {d.code for d in project.diagnostics if d.file == "concepts/Restraint.md"}
+        assert {"broken-link", "unknown-section"} <= odd_now if change and change[1] == odd else not odd_now
         told = project.graphs_since is not None and project.graphs_since[0] is last.note_graphs
         assert told == (change is not None)  # a note added: every graph is compared
         assert found is None or "concepts/Restraint.md" in found
