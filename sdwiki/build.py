@@ -218,8 +218,6 @@ class SiteBuilder:
         """Told, on a save in place with ``pages_first``, the files of the saved notes' pages as
         soon as they are on disk, while the rest of the save is made (``serve``: open pages showing
         them reload at once)."""
-        self._only: set[RelPath] | None = None
-        """The notes the build in progress was told were saved, when it looks at those alone."""
 
     def __call__(self, content: Path, output: Path, settings: Settings, saved: Collection[Path] | None = None) -> str:
         """Build. ``saved``: the files saved since the last build, as a watcher of the content folder
@@ -249,7 +247,7 @@ class SiteBuilder:
         from sdwiki.pipeline import ContentError
 
         try:
-            project = self._read(content, output, settings, code, saved)
+            project, only = self._read(content, output, settings, code, saved)
         except ContentError as exc:
             raise BuildError(str(exc)) from exc
         kept = self._kept if private else None
@@ -261,8 +259,8 @@ class SiteBuilder:
         pages_first = self.pages_first and self.in_place and not index
         ahead: list[str] = []
         first = None
-        if kept is not None and kept.written is not None and pages_first and self._only:
-            first = (self._only, partial(self._put_ahead, output, kept.written, ahead))
+        if kept is not None and kept.written is not None and pages_first and only:
+            first = (only, partial(self._put_ahead, output, kept.written, ahead))
         memo = None
         if self._kept is None:  # no builder memory: the analysis the last build left in the cache
             from sdwiki.analytics import read_memo
@@ -436,7 +434,9 @@ class SiteBuilder:
 
     def _read(
         self, content: Path, output: Path, settings: Settings, code: str, saved: Collection[Path] | None = None
-    ) -> Project:
+    ) -> tuple[Project, set[RelPath] | None]:
+        """The project, and the notes among the ``saved`` files when they alone were looked at
+        (see :func:`_saved_notes`; None: the content folder was listed again)."""
         from sdwiki.notes import discover
         from sdwiki.pipeline import ContentError, Extracted, analyse
 
@@ -446,7 +446,6 @@ class SiteBuilder:
         with self.timings.stage("read"):
             listing, self._listing = self._listing, None
             only = _saved_notes(content, saved, listing[1]) if listing is not None and saved else None
-            self._only = only
             if listing is not None and only is not None:
                 paths, attachments, problems = listing[0]
             else:
@@ -475,7 +474,7 @@ class SiteBuilder:
                     kept = (self._extracted.names, self._extracted.graphs, token)
                     if bundle.write(cache / bundle.GRAPHS, code, kept):
                         self._bundled = (token, dict(project.note_graphs))
-            return project
+            return project, only
 
     def _last_build(self, cache: Path, code: str, project: Project) -> LastBuild:
         """What the last command-line build left of its pages and graph file (see

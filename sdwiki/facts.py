@@ -173,7 +173,7 @@ class LiveIndex:
         self,
         graphs: Mapping[RelPath, NoteGraph],
         record: bool = False,
-        since: tuple[Mapping[RelPath, NoteGraph], frozenset[RelPath]] | None = None,
+        since: tuple[Mapping[RelPath, NoteGraph], Iterable[RelPath]] | None = None,
     ) -> Facts:
         """The index of ``graphs`` (taken in path order, as :func:`index` takes them). ``since``: a
         mapping of graphs and the only paths where ``graphs`` may differ from it (see

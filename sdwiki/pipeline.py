@@ -18,7 +18,7 @@ from sdwiki.graph import Engine, build_dataset
 from sdwiki.notes import Note, discover, read_note
 from sdwiki.ontology import Ontology
 from sdwiki.ontology import load as load_ontology
-from sdwiki.records import replaced
+from sdwiki.records import replaced_since
 from sdwiki.registry import DEFAULT_BASE, Registry, RegistryMemo, build_registry
 from sdwiki.resolve import Corpus, Index, Linking, Resolved, build_corpus
 from sdwiki.types import RelPath
@@ -38,7 +38,7 @@ class Project:
     attachments: tuple[RelPath, ...]
     diagnostics: tuple[Diagnostic, ...]
     """Every diagnostic of every stage, sorted."""
-    graphs_since: tuple[Mapping[RelPath, NoteGraph], frozenset[RelPath]] | None = field(
+    graphs_since: tuple[Mapping[RelPath, NoteGraph], list[RelPath]] | None = field(
         default=None, compare=False, repr=False
     )
     """The note graphs of the project this one was made after (by the same :class:`Extracted`),
@@ -51,9 +51,7 @@ class Project:
     def graphs_replaced_since(self, last: Mapping[RelPath, NoteGraph]) -> list[RelPath] | None:
         """``replaced(last, self.note_graphs)`` (see :func:`sdwiki.records.replaced`): without a
         look at every graph when ``last`` holds the graphs of the project this one was made after."""
-        if self.graphs_since is not None and self.graphs_since[0] is last:
-            return [p for p in sorted(self.graphs_since[1]) if last[p] is not self.note_graphs[p]]
-        return replaced(last, self.note_graphs)
+        return replaced_since(self.graphs_since, last, self.note_graphs)
 
     def ordered_graphs(self) -> list[NoteGraph]:
         return [self.note_graphs[p] for p in sorted(self.note_graphs)]
@@ -81,7 +79,7 @@ def analyse(
     corpus = build_corpus(notes, attachments, extracted.linking if extracted is not None else None)
     registry = build_registry(corpus, onto, base, extracted.registry if extracted is not None else None)
     graphs: dict[RelPath, NoteGraph]
-    since: tuple[Mapping[RelPath, NoteGraph], frozenset[RelPath]] | None = None
+    since: tuple[Mapping[RelPath, NoteGraph], list[RelPath]] | None = None
     if extracted is None:
         graphs = {p: extract(n, corpus, registry, onto) for p, n in corpus.notes.items()}
         troubled = _troubled(graphs)
@@ -100,7 +98,7 @@ def analyse(
         other_links = corpus.links_replaced_since(last[1]) if other_notes is not None and last is not None else None
         if last is not None and other_notes is not None and other_links is not None:
             graphs, kept, paths = dict(last[2]), extracted.graphs, sorted({*other_notes, *other_links})
-            since = (last[2], frozenset(paths))
+            since = (last[2], paths)
         else:
             graphs, kept = {}, {}
         for p in paths:

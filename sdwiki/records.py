@@ -54,3 +54,13 @@ def replaced(last: Mapping[K, V], now: Mapping[K, V]) -> list[K] | None:
     if last.keys() != now.keys():
         return None
     return [key for key, value in now.items() if last[key] is not value]
+
+
+def replaced_since(
+    since: tuple[Mapping[K, V], Iterable[K]] | None, last: Mapping[K, V], now: Mapping[K, V]
+) -> list[K] | None:
+    """:func:`replaced`, looking only at the keys ``since`` names when it holds ``last``: what made
+    ``now`` from ``last`` (the same keys, other values at those keys alone, listed in ``now``'s order)."""
+    if since is not None and since[0] is last:
+        return [key for key in since[1] if last[key] is not now[key]]
+    return replaced(last, now)

@@ -18,7 +18,7 @@ import networkx as nx
 
 from sdwiki.diagnostics import Diagnostic, make, printable_path
 from sdwiki.notes import Note, WikiLink, aliases
-from sdwiki.records import replaced
+from sdwiki.records import replaced, replaced_since
 from sdwiki.slugs import heading_anchor
 from sdwiki.types import RelPath
 
@@ -198,16 +198,12 @@ class Corpus:
     def replaced_since(self, last: Mapping[RelPath, Note]) -> list[RelPath] | None:
         """``replaced(last, self.notes)`` (see :func:`sdwiki.records.replaced`): without a look at
         every note when ``last`` holds the notes of the corpus this one was made after."""
-        if self.since is not None and self.since[0] is last:
-            return self.since[1]
-        return replaced(last, self.notes)
+        return replaced_since(self.since, last, self.notes)
 
     def links_replaced_since(self, last: Mapping[RelPath, tuple[Resolved, ...]]) -> list[RelPath] | None:
         """``replaced(last, self.resolved)``: without a look at every note's links when ``last``
         holds the resolved links of the corpus this one was made after."""
-        if self.resolved_since is not None and self.resolved_since[0] is last:
-            return [p for p in self.resolved_since[1] if last[p] is not self.resolved[p]]
-        return replaced(last, self.resolved)
+        return replaced_since(self.resolved_since, last, self.resolved)
 
     def resolve_name(self, name: str) -> Note | None:
         """The note a name (title, alias, file name, path) refers to."""

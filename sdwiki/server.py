@@ -285,11 +285,12 @@ class LiveSite:
                 if measures is None and graphs is not None and self.endpoint is not None:
                     await self.endpoint.load(graphs, text)  # the notes' graphs first; the measures follow
                 self.rebuilds += 1
-                pages = pages_changed(written)
-                if pages is not None and tuple(problems) == self.problems and self._ahead:
-                    pages -= self._ahead  # told already: the saved notes' pages
-                if pages or not self._ahead or tuple(problems) != self.problems:
-                    self._announce(tuple(problems), pages)  # pages reload while the rest is made
+                pages, shown = pages_changed(written), tuple(problems)
+                told = bool(self._ahead) and pages is not None and shown == self.problems
+                if pages is not None and told:
+                    pages -= self._ahead  # the saved notes' pages, told already
+                if not told or pages:
+                    self._announce(shown, pages)  # pages reload while the rest is made
             finally:
                 sys.setswitchinterval(interval)
                 gc.enable()

@@ -241,10 +241,7 @@ class Site:
             jobs = 1 if len(self._known) > len(items) // 2 else jobs
             items = left
             for (_, page), (files, m) in zip(items, fork_map(self.entity_files, items, jobs), strict=True):
-                made[page] = m
-                for path, rendered in files.items():
-                    self.keys[path] = rendered.key
-                    out[path] = rendered.data
+                self._take(page, files, m, out, made)
         with t.stage("pages: index, graph, queries"):
             self._other_pages(out, made)
         if self.memo is not None:
@@ -376,14 +373,19 @@ class Site:
             if iri is None or page is None:
                 continue
             files, m = self.entity_files((iri, page))
-            made[page] = m
-            for name, rendered in files.items():
-                self.keys[name] = rendered.key
-                out[name] = rendered.data
-                if rendered.data is not None:
-                    shown[name] = rendered.data
+            self._take(page, files, m, out, made)
+            shown.update((name, rendered.data) for name, rendered in files.items() if rendered.data is not None)
         if shown:
             show(shown)
+
+    def _take(
+        self, page: str, files: dict[str, Rendered], m: Made, out: dict[str, bytes | None], made: dict[str, Made]
+    ) -> None:
+        """An entity's page and data files, as :meth:`entity_files` made them, into this build."""
+        made[page] = m
+        for path, rendered in files.items():
+            self.keys[path] = rendered.key
+            out[path] = rendered.data
 
     def _carry(
         self, items: list[tuple[URIRef, str]], out: dict[str, bytes | None], made: dict[str, Made]

@@ -353,11 +353,7 @@ def update_site(
         manifest[rel] = digest
         if old.get(rel) == digest and prev.untouched(rel, size):
             continue
-        target = output / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temporary(target)
-        _put(item, tmp, rel in own)
-        os.replace(tmp, target)
+        _replace(output / rel, item, rel in own)
         changed.append(rel)
     written = len(changed)
     for rel in sorted(rel for rel in gone if not (keep and rel.startswith(keep))):
@@ -380,11 +376,7 @@ def put_ahead(output: Path, files: Mapping[str, bytes], written: Written) -> tup
         digest = digest_of(data)
         if written.manifest.get(rel) == digest:
             continue
-        target = output / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temporary(target)
-        _put(data, tmp)
-        os.replace(tmp, target)
+        _replace(output / rel, data)
         written.manifest[rel] = digest
         changed.append(rel)
     return tuple(changed)
@@ -396,6 +388,15 @@ def discard_unfinished(output: Path, files: Iterable[str]) -> None:
     newer than the manifest, so the next build does not trust it: see :class:`Previous`.)"""
     for rel in (*files, MANIFEST):
         _temporary(output / rel).unlink(missing_ok=True)
+
+
+def _replace(target: Path, item: bytes | Path, link: bool = False) -> None:
+    """Replace the site file ``target`` with ``item`` in one step (see :func:`_put`): it is
+    written beside it first, under a name :func:`discard_unfinished` knows."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(target)
+    _put(item, tmp, link)
+    os.replace(tmp, target)
 
 
 def _temporary(target: Path) -> Path:
